@@ -1,0 +1,175 @@
+import { inferShapes } from "./shapes.js";
+
+/** A dimension: a number when known at build time, a name (ONNX dim_param) when it is not. */
+export type Dim = number | string;
+export type DType = "float32" | "int64" | "bool";
+
+/** A value in the graph: a graph input, an initializer or a node output. */
+export interface Tensor {
+  readonly name: string;
+  readonly shape: readonly Dim[];
+  readonly dtype: DType;
+}
+
+/** Attribute values. Plain numbers are ONNX ints; floats must be wrapped so the encoding is explicit. */
+export type AttrValue = number | readonly number[] | string | { readonly float: number };
+
+export interface Node {
+  readonly op: string;
+  readonly domain?: string;
+  readonly inputs: readonly string[];
+  readonly outputs: readonly string[];
+  readonly attrs: Readonly<Record<string, AttrValue>>;
+}
+
+export interface Initializer {
+  readonly tensor: Tensor;
+  readonly data: Float32Array | BigInt64Array;
+}
+
+/**
+ * An ONNX graph under construction, with every value's shape known (or symbolic)
+ * as it is added, so that gradient rules can be written against static shapes.
+ *
+ * Nodes are kept in the order they were added, which is a topological order:
+ * the gradient pass relies on that.
+ */
+export class Graph {
+  readonly values = new Map<string, Tensor>();
+  readonly nodes: Node[] = [];
+  readonly initializers = new Map<string, Initializer>();
+  readonly inputs: Tensor[] = [];
+  readonly outputs: Tensor[] = [];
+  /** Values of int64 constants, read by shape inference (Reshape's shape, Slice's starts...). */
+  readonly intConstants = new Map<string, readonly number[]>();
+  private counter = 0;
+  private readonly constantCache = new Map<string, Tensor>();
+
+  /** A fresh name with a readable prefix. */
+  fresh(prefix: string): string {
+    let name: string;
+    do {
+      name = `${prefix}_${this.counter++}`;
+    } while (this.values.has(name));
+    return name;
+  }
+
+  get(name: string): Tensor {
+    const t = this.values.get(name);
+    if (!t) throw new Error(`graph has no value named ${name}`);
+    return t;
+  }
+
+  input(name: string, shape: readonly Dim[], dtype: DType = "float32"): Tensor {
+    const t = this.declare({ name, shape: [...shape], dtype });
+    this.inputs.push(t);
+    return t;
+  }
+
+  output(t: Tensor, name?: string): Tensor {
+    let out = t;
+    if (name !== undefined && name !== t.name) {
+      out = this.op("Identity", [t], {}, { names: [name] })[0] as Tensor;
+    }
+    this.outputs.push(out);
+    return out;
+  }
+
+  /** A float32 initializer. Identical small constants are shared. */
+  constant(data: Float32Array | readonly number[], shape: readonly number[], name?: string): Tensor {
+    const array = data instanceof Float32Array ? data : Float32Array.from(data);
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (array.length !== size) {
+      throw new Error(`constant ${name ?? ""}: ${array.length} values for shape [${shape.join(",")}]`);
+    }
+    const key =
+      name === undefined && array.length <= 16 ? `f:${shape.join(",")}:${array.join(",")}` : undefined;
+    const cached = key === undefined ? undefined : this.constantCache.get(key);
+    if (cached) return cached;
+    const t = this.declare({ name: name ?? this.fresh("const"), shape: [...shape], dtype: "float32" });
+    this.initializers.set(t.name, { tensor: t, data: array });
+    if (key !== undefined) this.constantCache.set(key, t);
+    return t;
+  }
+
+  scalar(value: number): Tensor {
+    return this.constant([value], []);
+  }
+
+  /** A 1-D int64 initializer, used for shapes, axes and slice bounds. */
+  ints(values: readonly number[]): Tensor {
+    const key = `i:${values.join(",")}`;
+    const cached = this.constantCache.get(key);
+    if (cached) return cached;
+    const t = this.declare({ name: this.fresh("ints"), shape: [values.length], dtype: "int64" });
+    this.initializers.set(t.name, { tensor: t, data: BigInt64Array.from(values.map((v) => BigInt(v))) });
+    this.intConstants.set(t.name, [...values]);
+    this.constantCache.set(key, t);
+    return t;
+  }
+
+  isConstant(t: Tensor): boolean {
+    return this.initializers.has(t.name);
+  }
+
+  /**
+   * Adds a node and returns its outputs, with shapes inferred from the inputs.
+   * `nOutputs` asks for optional outputs (MaxPool's Indices).
+   */
+  op(
+    op: string,
+    inputs: readonly (Tensor | undefined)[],
+    attrs: Record<string, AttrValue> = {},
+    options: { nOutputs?: number; names?: readonly string[]; domain?: string } = {},
+  ): Tensor[] {
+    const ins = inputs.map((t) => t ?? { name: "", shape: [], dtype: "float32" as const });
+    const specs = inferShapes(this, op, ins, attrs);
+    const n = options.nOutputs ?? 1;
+    if (specs.length < n) throw new Error(`${op} has ${specs.length} outputs, ${n} asked`);
+    const outs = specs.slice(0, n).map((spec, i) =>
+      this.declare({
+        name: options.names?.[i] ?? this.fresh(op.toLowerCase()),
+        shape: spec.shape,
+        dtype: spec.dtype,
+      }),
+    );
+    this.nodes.push({
+      op,
+      ...(options.domain === undefined ? {} : { domain: options.domain }),
+      inputs: ins.map((t) => t.name),
+      outputs: outs.map((t) => t.name),
+      attrs,
+    });
+    return outs;
+  }
+
+  /** Single-output shorthand for `op`. */
+  op1(op: string, inputs: readonly (Tensor | undefined)[], attrs: Record<string, AttrValue> = {}): Tensor {
+    return this.op(op, inputs, attrs)[0] as Tensor;
+  }
+
+  private declare(t: Tensor): Tensor {
+    if (this.values.has(t.name)) throw new Error(`graph already has a value named ${t.name}`);
+    this.values.set(t.name, t);
+    return t;
+  }
+}
+
+/** Number of elements, or undefined when a dimension is symbolic. */
+export function sizeOf(shape: readonly Dim[]): number | undefined {
+  let n = 1;
+  for (const d of shape) {
+    if (typeof d !== "number") return undefined;
+    n *= d;
+  }
+  return n;
+}
+
+/** The shape as numbers; throws when a dimension is symbolic (gradient rules need static shapes). */
+export function staticShape(t: Tensor): number[] {
+  return t.shape.map((d) => {
+    if (typeof d !== "number")
+      throw new Error(`${t.name} has a symbolic dimension ${d}; a static shape is needed`);
+    return d;
+  });
+}

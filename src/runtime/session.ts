@@ -1,0 +1,59 @@
+import os from "node:os";
+import ort from "onnxruntime-node";
+import type { Graph } from "../graph/graph.js";
+import { toOnnx } from "../graph/serialize.js";
+
+export interface RuntimeOptions {
+  /** Threads for one operator; onnxruntime's own default uses one core, so we default to all of them. */
+  threads?: number;
+}
+
+export function defaultThreads(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+/** A compiled graph, run on onnxruntime's CPU backend. */
+export class CompiledGraph {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly outputNames: readonly string[],
+  ) {}
+
+  static async compile(g: Graph, options: RuntimeOptions = {}): Promise<CompiledGraph> {
+    const bytes = toOnnx(g);
+    const session = await ort.InferenceSession.create(bytes, {
+      executionProviders: ["cpu"],
+      intraOpNumThreads: options.threads ?? defaultThreads(),
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+      enableCpuMemArena: true,
+      enableMemPattern: true,
+    });
+    return new CompiledGraph(
+      session,
+      g.outputs.map((t) => t.name),
+    );
+  }
+
+  /** Runs the graph; `fetches` limits the outputs computed and returned. */
+  async run(
+    feeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    fetches?: readonly string[],
+  ): Promise<Record<string, { data: Float32Array; dims: readonly number[] }>> {
+    const inputs: Record<string, ort.Tensor> = {};
+    for (const [name, { data, dims }] of Object.entries(feeds)) {
+      inputs[name] = new ort.Tensor("float32", data, dims);
+    }
+    const results = fetches ? await this.session.run(inputs, [...fetches]) : await this.session.run(inputs);
+    const out: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+    for (const [name, t] of Object.entries(results)) {
+      out[name] = { data: t.data as Float32Array, dims: t.dims };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
