@@ -1,0 +1,175 @@
+import { gradient } from "../autodiff/backward.js";
+import { StylegramError } from "../errors.js";
+import { Graph, type Tensor } from "../graph/graph.js";
+import type { RgbImage } from "../image/image.js";
+import { contentLoss } from "../losses/content.js";
+import { styleLoss } from "../losses/style.js";
+import { tvLoss } from "../losses/tv.js";
+import { channelsOf, deepest, featureSize } from "../network/layers.js";
+import { buildVgg19 } from "../network/vgg19.js";
+import type { VggWeights } from "../network/weights.js";
+import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
+import { type ObjectiveOptions, type ResolvedObjective, resolveObjective } from "./options.js";
+import { checkImageSize } from "./size.js";
+import { computeTargets, type Targets } from "./targets.js";
+
+/** Every term unweighted, and the weighted total. */
+export interface LossTerms {
+  total: number;
+  content: Record<string, number>;
+  style: Record<string, number>;
+  tv: number;
+}
+
+export interface Evaluation extends LossTerms {
+  /** d(total)/d(x), same layout as x (1 x 3 x H x W, NCHW). */
+  gradient: Float32Array;
+}
+
+export interface ObjectiveInit {
+  weights: VggWeights;
+  /** The content image; its size is the size of the optimised image. */
+  content: RgbImage;
+  /** One or more style images, of any size. */
+  styles: readonly RgbImage[];
+  options?: ObjectiveOptions;
+  runtime?: RuntimeOptions;
+}
+
+/** The objective graph: VGG19 on x, every loss term, the weighted total and its gradient. */
+function buildObjectiveGraph(
+  weights: VggWeights,
+  width: number,
+  height: number,
+  o: ResolvedObjective,
+): Graph {
+  const g = new Graph();
+  const x = g.input("x", [1, 3, height, width]);
+  const layers = [...o.contentLayers, ...o.styleLayers];
+  const acts =
+    layers.length > 0
+      ? buildVgg19(g, x, weights, { pooling: o.pooling, upTo: deepest(layers), differentiable: true })
+      : new Map<string, Tensor>();
+  const weighted: Tensor[] = [];
+  const term = (t: Tensor, name: string, coefficient: number) => {
+    g.output(t, name);
+    weighted.push(g.op1("Mul", [t, g.scalar(coefficient)]));
+  };
+  o.contentLayers.forEach((l, i) => {
+    const [h, w] = featureSize(height, width, l);
+    const target = g.input(`content_target_${l}`, [1, channelsOf(l), h, w]);
+    term(
+      contentLoss(g, acts.get(l) as Tensor, target),
+      `content_${l}`,
+      o.contentWeight * (o.contentLayerWeights[i] as number),
+    );
+  });
+  o.styleLayers.forEach((l, i) => {
+    const c = channelsOf(l);
+    const target = g.input(`style_target_${l}`, [c, c]);
+    term(
+      styleLoss(g, acts.get(l) as Tensor, target),
+      `style_${l}`,
+      o.styleWeight * (o.styleLayerWeights[i] as number),
+    );
+  });
+  term(tvLoss(g, x), "tv", o.tvWeight);
+  let total = weighted[0] as Tensor;
+  for (const t of weighted.slice(1)) total = g.op1("Add", [total, t]);
+  g.output(total, "total");
+  g.output(gradient(g, g.get("total"), x), "gradient");
+  return g;
+}
+
+/**
+ * The style-transfer objective for one image size and one set of options, built
+ * once and evaluated many times: each evaluate() is one onnxruntime call that
+ * returns every term and the gradient.
+ */
+export class Objective {
+  private constructor(
+    readonly width: number,
+    readonly height: number,
+    readonly options: ResolvedObjective,
+    private readonly compiled: CompiledGraph,
+    private readonly targetFeeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    /** FLOPs of one evaluation (Conv and MatMul), counted from the graph. */
+    readonly flops: number,
+  ) {}
+
+  static async create(init: ObjectiveInit): Promise<Objective> {
+    const o = resolveObjective(init.options ?? {}, init.styles.length);
+    const { width, height } = init.content;
+    checkImageSize("content image", init.content, [...o.contentLayers, ...o.styleLayers]);
+    const targets: Targets = await computeTargets({
+      weights: init.weights,
+      content: init.content,
+      styles: init.styles,
+      styleBlend: o.styleBlend,
+      contentLayers: o.contentLayers,
+      styleLayers: o.styleLayers,
+      pooling: o.pooling,
+      ...(init.runtime?.threads === undefined ? {} : { threads: init.runtime.threads }),
+    });
+    const g = buildObjectiveGraph(init.weights, width, height, o);
+    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+    for (const [l, data] of targets.content) {
+      const [h, w] = featureSize(height, width, l);
+      feeds[`content_target_${l}`] = { data, dims: [1, channelsOf(l), h, w] };
+    }
+    for (const [l, data] of targets.style)
+      feeds[`style_target_${l}`] = { data, dims: [channelsOf(l), channelsOf(l)] };
+    const compiled = await CompiledGraph.compile(g, init.runtime);
+    return new Objective(width, height, o, compiled, feeds, countFlops(g));
+  }
+
+  /** Number of values in x: 3 * height * width. */
+  get size(): number {
+    return 3 * this.width * this.height;
+  }
+
+  async evaluate(x: Float32Array): Promise<Evaluation> {
+    if (x.length !== this.size) {
+      throw new StylegramError(
+        `objective is for ${this.width}x${this.height} images; x has ${x.length} values`,
+      );
+    }
+    const out = await this.compiled.run({
+      ...this.targetFeeds,
+      x: { data: x, dims: [1, 3, this.height, this.width] },
+    });
+    const scalar = (name: string) => (out[name]?.data as Float32Array)[0] as number;
+    const content: Record<string, number> = {};
+    for (const l of this.options.contentLayers) content[l] = scalar(`content_${l}`);
+    const style: Record<string, number> = {};
+    for (const l of this.options.styleLayers) style[l] = scalar(`style_${l}`);
+    return {
+      total: scalar("total"),
+      content,
+      style,
+      tv: scalar("tv"),
+      gradient: out.gradient?.data as Float32Array,
+    };
+  }
+
+  async release(): Promise<void> {
+    await this.compiled.release();
+  }
+}
+
+/** Multiply-adds x 2 of every Conv and MatMul in the graph, forward and backward. */
+export function countFlops(g: Graph): number {
+  let flops = 0;
+  for (const n of g.nodes) {
+    if (n.op === "Conv") {
+      const y = g.get(n.outputs[0] as string).shape as number[];
+      const w = g.get(n.inputs[1] as string).shape as number[];
+      flops += 2 * y.reduce((a, b) => a * b, 1) * (w[1] as number) * (w[2] as number) * (w[3] as number);
+    } else if (n.op === "MatMul") {
+      const a = g.get(n.inputs[0] as string).shape as number[];
+      const y = g.get(n.outputs[0] as string).shape as number[];
+      flops += 2 * y.reduce((p, q) => p * q, 1) * (a[a.length - 1] as number);
+    }
+  }
+  return flops;
+}
