@@ -30,7 +30,7 @@ export function fromNetworkInput(x: Float32Array, width: number, height: number)
     const mean = MEAN_RGB[c] as number;
     for (let p = 0; p < plane; p++) {
       const v = Math.round((x[c * plane + p] as number) + mean);
-      data[p * 3 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
+      data[p * 3 + c] = Math.min(255, Math.max(0, v));
     }
   }
   return { width, height, data };

@@ -53,7 +53,7 @@ function readTensor(
 ): Float32Array {
   if (!entry) fail(`weights manifest in ${dir} has no entry for ${key}`);
   const q = entry.quantization;
-  if (!q || q.dtype !== "uint8" || !Number.isFinite(q.scale) || !Number.isFinite(q.min_value)) {
+  if (q?.dtype !== "uint8" || !Number.isFinite(q.scale) || !Number.isFinite(q.min_value)) {
     fail(`weights manifest in ${dir}: ${key} is not uint8-quantised with a numeric scale and min_value`);
   }
   const got = entry.shape;

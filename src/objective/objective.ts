@@ -138,7 +138,12 @@ export class Objective {
       ...this.targetFeeds,
       x: { data: x, dims: [1, 3, this.height, this.width] },
     });
-    const scalar = (name: string) => (out[name]?.data as Float32Array)[0] as number;
+    const read = (name: string): Float32Array => {
+      const t = out[name];
+      if (!t) throw new Error(`objective graph returned no ${name}`);
+      return t.data;
+    };
+    const scalar = (name: string) => read(name)[0] as number;
     const content: Record<string, number> = {};
     for (const l of this.options.contentLayers) content[l] = scalar(`content_${l}`);
     const style: Record<string, number> = {};
