@@ -99,6 +99,11 @@ describe("gradient rules agree with central finite differences", () => {
   rule("MatMul", "Gram matrix F F^T, both operands from the input", () =>
     checkGradient([3, 5], (g, x) => g.op1("MatMul", [x, g.op1("Transpose", [x], { perm: [1, 0] })])),
   );
+  rule("MatMul", "both operands from the input, not a Gram matrix", () =>
+    checkGradient([3, 3], (g, x) =>
+      g.op1("MatMul", [x, g.op1("Mul", [x, g.constant(randomArray(9, 8), [3, 3])])]),
+    ),
+  );
   rule("MatMul", "batched, constant right operand", () =>
     checkGradient([2, 3, 4], (g, x) => g.op1("MatMul", [x, g.constant(randomArray(8, 9), [4, 2])])),
   );

@@ -82,6 +82,14 @@ function reduceRule(mean: boolean): GradRule {
   };
 }
 
+/** If `b` is Transpose(a) of a 2-D `a`, the name of `a`. */
+function gramOperand(g: Graph, b: Tensor): string | undefined {
+  const producer = g.nodes.find((n) => n.outputs[0] === b.name);
+  if (producer?.op !== "Transpose" || b.shape.length !== 2) return undefined;
+  const perm = producer.attrs.perm as readonly number[] | undefined;
+  return perm === undefined || (perm[0] === 1 && perm[1] === 0) ? producer.inputs[0] : undefined;
+}
+
 /** The gradient rule of each op type, keyed by ONNX op name. */
 export const gradRules: Record<string, GradRule> = {
   Identity: unary((_g, _n, dy) => dy),
@@ -122,6 +130,13 @@ export const gradRules: Record<string, GradRule> = {
     const dy = first(d, "MatMul");
     const a = input(n, 0);
     const b = input(n, 1);
+    // A Gram matrix Y = A A^T: dA = (dY + dY^T) A, one product where the general rule needs two
+    // and two transposes of the large operand. This is most of the style loss's backward cost.
+    const transposed = gramOperand(g, b);
+    if (transposed === a.name && a.shape.length === 2 && needs[0]) {
+      const sym = g.op1("Add", [dy, g.op1("Transpose", [dy], { perm: [1, 0] })]);
+      return [g.op1("MatMul", [sym, a]), undefined];
+    }
     const swapLast = (t: Tensor) => {
       const r = t.shape.length;
       const perm = t.shape.map((_, i) => i);

@@ -6,6 +6,8 @@ import type { RgbImage } from "./image.js";
 export interface LoadOptions {
   /** Resize so that the longer edge has this many pixels (high-quality Lanczos); omitted: keep the size. */
   longEdge?: number;
+  /** Resize to exactly this size, ignoring the aspect ratio (for benchmarks and tests). */
+  exact?: { width: number; height: number };
 }
 
 /**
@@ -21,7 +23,12 @@ export async function loadImage(file: string, options: LoadOptions = {}): Promis
       .rotate()
       .flatten({ background: "#ffffff" })
       .toColourspace("srgb");
-    if (options.longEdge !== undefined) {
+    if (options.exact !== undefined) {
+      pipeline = pipeline.resize(options.exact.width, options.exact.height, {
+        fit: "fill",
+        kernel: "lanczos3",
+      });
+    } else if (options.longEdge !== undefined) {
       const meta = await sharp(file).rotate().metadata();
       const w = meta.autoOrient?.width ?? meta.width ?? 0;
       const h = meta.autoOrient?.height ?? meta.height ?? 0;
