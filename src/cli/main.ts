@@ -1,0 +1,54 @@
+import { StylegramError } from "../errors.js";
+import { LOSS_HELP, lossCommand } from "./commands/loss.js";
+
+const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
+
+Usage:
+  stylegram loss --content C --style S --image X [options]   print every loss term as JSON
+  stylegram help [COMMAND]
+
+Run 'stylegram COMMAND --help' for a command's options.`;
+
+/** Runs the CLI and returns the exit code; errors meant for the user are printed without a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  const out = (s: string) => process.stdout.write(s);
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case "help":
+      case "--help":
+      case "-h":
+        out(`${rest[0] === "loss" ? LOSS_HELP : HELP}\n`);
+        return command === undefined ? 2 : 0;
+      case "loss":
+        return await lossCommand(rest, out);
+      default:
+        process.stderr.write(`stylegram: unknown command "${command}"\n\n${HELP}\n`);
+        return 2;
+    }
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+function reportError(e: unknown): number {
+  if (e instanceof StylegramError) {
+    process.stderr.write(`stylegram: ${e.message}\n`);
+    return e.exitCode;
+  }
+  // parseArgs throws TypeErrors with a code for unknown or malformed flags.
+  const code = (e as { code?: string }).code;
+  if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
+    process.stderr.write(`stylegram: ${(e as Error).message}\nRun 'stylegram help' for usage.\n`);
+    return 2;
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  process.stderr.write(
+    `stylegram: internal error: ${message}\n` +
+      (process.env.STYLEGRAM_DEBUG
+        ? `${(e as Error).stack}\n`
+        : "(set STYLEGRAM_DEBUG=1 for details; this is a bug, please report it)\n"),
+  );
+  return 70;
+}

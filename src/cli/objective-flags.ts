@@ -1,0 +1,52 @@
+import type { ParseArgsConfig } from "node:util";
+import { DEFAULTS } from "../defaults.js";
+import type { ObjectiveOptions } from "../objective/options.js";
+import { oneOf, parseList, parseNumber, parseNumbers } from "./parse.js";
+
+/** The flags that shape the objective, shared by `stylegram` and `stylegram loss`. */
+export const OBJECTIVE_FLAGS = {
+  "content-layers": { type: "string" },
+  "content-layer-weights": { type: "string" },
+  "style-layers": { type: "string" },
+  "style-layer-weights": { type: "string" },
+  "content-weight": { type: "string" },
+  "style-weight": { type: "string" },
+  "tv-weight": { type: "string" },
+  "style-blend": { type: "string" },
+  pooling: { type: "string" },
+  weights: { type: "string" },
+  threads: { type: "string" },
+} as const satisfies ParseArgsConfig["options"];
+
+export const OBJECTIVE_HELP = `Objective:
+  --content-layers L,...        layers matched to the content (default ${DEFAULTS.contentLayers.join(",")});
+                                names relu1_1..relu5_4 or indices 1..16
+  --content-layer-weights W,... relative weight per content layer (default equal; normalised to sum 1)
+  --style-layers L,...          layers whose Gram matrices are matched (default ${DEFAULTS.styleLayers.join(",")})
+  --style-layer-weights W,...   relative weight per style layer (default equal; normalised to sum 1)
+  --content-weight N            weight of the content term (default ${DEFAULTS.contentWeight})
+  --style-weight N              weight of the style term (default ${DEFAULTS.styleWeight})
+  --tv-weight N                 weight of the total-variation term (default ${DEFAULTS.tvWeight})
+  --style-blend W,...           blend weights of several style images (default equal)
+  --pooling max|avg             VGG19 pooling (default ${DEFAULTS.pooling})
+  --weights DIR                 VGG19 weights folder (default: $STYLEGRAM_WEIGHTS)
+  --threads N                   compute threads (default: all cores)`;
+
+type Values = { [K in keyof typeof OBJECTIVE_FLAGS]?: string };
+
+export function objectiveOptions(v: Values): ObjectiveOptions {
+  const o: ObjectiveOptions = {};
+  const set = <K extends keyof ObjectiveOptions>(k: K, value: ObjectiveOptions[K] | undefined) => {
+    if (value !== undefined) o[k] = value;
+  };
+  set("contentLayers", parseList(v["content-layers"]));
+  set("contentLayerWeights", parseNumbers("--content-layer-weights", v["content-layer-weights"]));
+  set("styleLayers", parseList(v["style-layers"]));
+  set("styleLayerWeights", parseNumbers("--style-layer-weights", v["style-layer-weights"]));
+  set("contentWeight", parseNumber("--content-weight", v["content-weight"]));
+  set("styleWeight", parseNumber("--style-weight", v["style-weight"]));
+  set("tvWeight", parseNumber("--tv-weight", v["tv-weight"]));
+  set("styleBlend", parseNumbers("--style-blend", v["style-blend"]));
+  set("pooling", oneOf("--pooling", v.pooling, ["max", "avg"] as const));
+  return o;
+}

@@ -1,0 +1,11 @@
+export type { ImageSource } from "./api/inputs.js";
+export { computeLoss, type LossRequest } from "./api/loss.js";
+export { DEFAULTS } from "./defaults.js";
+export { StylegramError, UsageError } from "./errors.js";
+export { fromNetworkInput, MEAN_RGB, type RgbImage, toNetworkInput } from "./image/image.js";
+export { type LoadOptions, loadImage } from "./image/io.js";
+export { parseLayer, RELU_LAYERS } from "./network/layers.js";
+export type { Pooling } from "./network/vgg19.js";
+export { type ConvWeights, loadManifestWeights, loadWeights, type VggWeights } from "./network/weights.js";
+export { type Evaluation, type LossTerms, Objective, type ObjectiveInit } from "./objective/objective.js";
+export type { ObjectiveOptions } from "./objective/options.js";

@@ -1,0 +1,31 @@
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the stylegram CLI from source in a child process, as a user would run it. */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}): CliResult {
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", path.join(ROOT, "src", "cli", "run.ts"), ...args],
+    {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: { ...process.env, STYLEGRAM_DEBUG: "", ...env },
+      timeout: 120_000,
+    },
+  );
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A user-facing error: non-zero exit, a message on stderr, and no stack trace. */
+export function looksLikeCleanError(r: CliResult): boolean {
+  return r.code !== 0 && r.stderr.startsWith("stylegram: ") && !/\n\s+at /.test(r.stderr);
+}
