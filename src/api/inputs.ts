@@ -1,12 +1,23 @@
 import type { RgbImage } from "../image/image.js";
-import { type LoadOptions, loadImage } from "../image/io.js";
+import { type LoadOptions, loadImage, resizeImage } from "../image/io.js";
 import { loadWeights, type VggWeights } from "../network/weights.js";
 
 /** An image given as a file path or already decoded. */
 export type ImageSource = string | RgbImage;
 
+/** Decodes (or takes) an image, resized as asked. */
 export async function resolveImage(src: ImageSource, options: LoadOptions = {}): Promise<RgbImage> {
-  return typeof src === "string" ? loadImage(src, options) : src;
+  if (typeof src === "string") return loadImage(src, options);
+  if (options.exact) return resizeImage(src, options.exact.width, options.exact.height);
+  if (options.longEdge !== undefined) {
+    const scale = options.longEdge / Math.max(src.width, src.height);
+    return resizeImage(
+      src,
+      Math.max(1, Math.round(src.width * scale)),
+      Math.max(1, Math.round(src.height * scale)),
+    );
+  }
+  return src;
 }
 
 /** Weights given as a folder, already loaded, or (undefined) from $STYLEGRAM_WEIGHTS. */

@@ -1,0 +1,130 @@
+import { type LineSearchPoint, strongWolfe } from "./line-search.js";
+import {
+  type Differentiable,
+  EvaluationTracker,
+  type MinimizeOptions,
+  type MinimizeResult,
+} from "./types.js";
+import { axpy, dot, maxAbs, sumAbs } from "./vector.js";
+
+export interface LbfgsOptions extends MinimizeOptions {
+  /** Number of (s, y) pairs kept; default 100. */
+  historySize?: number;
+  /** Step length when no line search is used; default 1. */
+  learningRate?: number;
+  /** "none" (default, as the classic style-transfer implementations run it) or "strong-wolfe". */
+  lineSearch?: "none" | "strong-wolfe";
+  /** Stop when max |gradient| <= this. Default: never (run all evaluations). */
+  gradientTolerance?: number;
+  /** Stop when the value or the step changes by less than this. Default: never. */
+  changeTolerance?: number;
+}
+
+/**
+ * Limited-memory BFGS with the two-loop recursion, in the variant PyTorch's
+ * torch.optim.LBFGS implements (first step scaled by 1/|g|_1, H0 = s.y / y.y,
+ * pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's.
+ * Returns the best point evaluated.
+ */
+export async function lbfgs(
+  f: Differentiable,
+  x0: Float32Array,
+  options: LbfgsOptions,
+): Promise<MinimizeResult> {
+  const m = options.historySize ?? 100;
+  const lr = options.learningRate ?? 1;
+  if (!(m >= 1)) throw new RangeError("L-BFGS history size must be >= 1");
+  const n = x0.length;
+  const tracker = new EvaluationTracker(f, options, n);
+  const x = Float32Array.from(x0);
+  let { value, gradient: g } = await tracker.evaluate(x);
+  const converged = () => options.gradientTolerance !== undefined && maxAbs(g) <= options.gradientTolerance;
+  if (converged()) return tracker.result("converged");
+
+  // History as a ring of reusable buffers: oldest first in `order`.
+  const s: Float32Array[] = [];
+  const y: Float32Array[] = [];
+  const rho: number[] = [];
+  const alpha = new Float64Array(m);
+  let hDiag = 1;
+  const d = new Float32Array(n);
+  let t = 0;
+  let gPrev = g;
+  let first = true;
+
+  while (!tracker.exhausted) {
+    if (first) {
+      for (let i = 0; i < n; i++) d[i] = -(g[i] as number);
+      hDiag = 1;
+    } else {
+      // New pair from the last step: y = g - g_prev, s = t * d.
+      const sNew = s.length === m ? (s.shift() as Float32Array) : new Float32Array(n);
+      const yNew = y.length === m ? (y.shift() as Float32Array) : new Float32Array(n);
+      if (rho.length === m) rho.shift();
+      for (let i = 0; i < n; i++) {
+        yNew[i] = (g[i] as number) - (gPrev[i] as number);
+        sNew[i] = t * (d[i] as number);
+      }
+      const ys = dot(yNew, sNew);
+      if (ys > 1e-10) {
+        s.push(sNew);
+        y.push(yNew);
+        rho.push(1 / ys);
+        hDiag = ys / dot(yNew, yNew);
+      }
+      // Two-loop recursion: d = -H g.
+      for (let i = 0; i < n; i++) d[i] = -(g[i] as number);
+      for (let k = s.length - 1; k >= 0; k--) {
+        alpha[k] = (rho[k] as number) * dot(s[k] as Float32Array, d);
+        axpy(-(alpha[k] as number), y[k] as Float32Array, d);
+      }
+      for (let i = 0; i < n; i++) d[i] = hDiag * (d[i] as number);
+      for (let k = 0; k < s.length; k++) {
+        const beta = (rho[k] as number) * dot(y[k] as Float32Array, d);
+        axpy((alpha[k] as number) - beta, s[k] as Float32Array, d);
+      }
+    }
+    let gtd = dot(g, d);
+    if (!(gtd < 0)) {
+      // Not a descent direction (curvature lost to rounding): restart from steepest descent.
+      s.length = 0;
+      y.length = 0;
+      rho.length = 0;
+      for (let i = 0; i < n; i++) d[i] = -(g[i] as number);
+      gtd = dot(g, d);
+      first = true;
+      if (!(gtd < 0)) return tracker.result("converged");
+    }
+    t = first ? Math.min(1, 1 / sumAbs(g)) * lr : lr;
+    first = false;
+    gPrev = g;
+    const valuePrev = value;
+
+    if (options.lineSearch === "strong-wolfe") {
+      const start: LineSearchPoint = { t: 0, value, gradient: g, gtd };
+      const x0copy = Float32Array.from(x);
+      const xt = new Float32Array(n);
+      const at = async (step: number): Promise<LineSearchPoint> => {
+        for (let i = 0; i < n; i++) xt[i] = (x0copy[i] as number) + step * (d[i] as number);
+        const r = await tracker.evaluate(xt);
+        return { t: step, value: r.value, gradient: r.gradient, gtd: dot(r.gradient, d) };
+      };
+      const found = await strongWolfe(at, start, t, () => tracker.exhausted);
+      t = found.t;
+      for (let i = 0; i < n; i++) x[i] = (x0copy[i] as number) + t * (d[i] as number);
+      value = found.value;
+      g = found.gradient;
+      if (t === 0) return tracker.result("converged");
+    } else {
+      axpy(t, d, x);
+      ({ value, gradient: g } = await tracker.evaluate(x));
+    }
+
+    if (converged()) return tracker.result("converged");
+    const tol = options.changeTolerance;
+    if (tol !== undefined && (Math.abs(value - valuePrev) < tol || Math.abs(t) * maxAbs(d) <= tol)) {
+      return tracker.result("converged");
+    }
+  }
+  return tracker.result();
+}

@@ -1,0 +1,74 @@
+/** A differentiable function of a vector: its value and gradient at x. */
+export type Differentiable = (x: Float32Array) => Promise<{ value: number; gradient: Float32Array }>;
+
+export interface EvaluationInfo {
+  /** 1-based count of function evaluations so far. */
+  evaluation: number;
+  /** The value at the point just evaluated. */
+  value: number;
+  /** The best point seen so far and its value (what a snapshot should show). */
+  best: Float32Array;
+  bestValue: number;
+}
+
+export interface MinimizeOptions {
+  /** Stop after this many function evaluations. */
+  maxEvaluations: number;
+  /** Called after every evaluation; may be async (it is awaited). */
+  onEvaluation?: (info: EvaluationInfo) => void | Promise<void>;
+  /** Stops the optimisation at the next evaluation boundary. */
+  signal?: AbortSignal;
+}
+
+export type StopReason = "max-evaluations" | "aborted" | "converged";
+
+export interface MinimizeResult {
+  /** The best point found (lowest value evaluated). */
+  x: Float32Array;
+  value: number;
+  evaluations: number;
+  reason: StopReason;
+}
+
+/** Keeps the best point seen and counts evaluations, reporting each one. */
+export class EvaluationTracker {
+  evaluations = 0;
+  best: Float32Array;
+  bestValue = Number.POSITIVE_INFINITY;
+
+  constructor(
+    private readonly f: Differentiable,
+    private readonly options: MinimizeOptions,
+    size: number,
+  ) {
+    this.best = new Float32Array(size);
+  }
+
+  get exhausted(): boolean {
+    return this.evaluations >= this.options.maxEvaluations || this.options.signal?.aborted === true;
+  }
+
+  get reason(): StopReason {
+    return this.options.signal?.aborted ? "aborted" : "max-evaluations";
+  }
+
+  async evaluate(x: Float32Array): Promise<{ value: number; gradient: Float32Array }> {
+    const r = await this.f(x);
+    this.evaluations++;
+    if (r.value < this.bestValue) {
+      this.bestValue = r.value;
+      this.best.set(x);
+    }
+    await this.options.onEvaluation?.({
+      evaluation: this.evaluations,
+      value: r.value,
+      best: this.best,
+      bestValue: this.bestValue,
+    });
+    return r;
+  }
+
+  result(reason: StopReason = this.reason): MinimizeResult {
+    return { x: this.best, value: this.bestValue, evaluations: this.evaluations, reason };
+  }
+}

@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { adam } from "../src/optim/adam.js";
+import { lbfgs } from "../src/optim/lbfgs.js";
+import type { Differentiable } from "../src/optim/types.js";
+import { rng } from "./support/random.js";
+
+/** Rosenbrock in n dimensions: minimum 0 at (1, ..., 1). */
+const rosenbrock: Differentiable = async (x) => {
+  const g = new Float32Array(x.length);
+  let value = 0;
+  for (let i = 0; i < x.length - 1; i++) {
+    const a = x[i] as number;
+    const b = x[i + 1] as number;
+    value += 100 * (b - a * a) ** 2 + (1 - a) ** 2;
+    g[i] = (g[i] as number) - 400 * a * (b - a * a) - 2 * (1 - a);
+    g[i + 1] = (g[i + 1] as number) + 200 * (b - a * a);
+  }
+  return { value, gradient: g };
+};
+
+/** An ill-conditioned quadratic sum_i c_i (x_i - i)^2 with c from 1 to 1000: minimum 0 at x_i = i. */
+function quadratic(n: number): Differentiable {
+  const c = Array.from({ length: n }, (_, i) => 1000 ** (i / (n - 1)));
+  return async (x) => {
+    const g = new Float32Array(n);
+    let value = 0;
+    for (let i = 0; i < n; i++) {
+      const d = (x[i] as number) - i;
+      value += (c[i] as number) * d * d;
+      g[i] = 2 * (c[i] as number) * d;
+    }
+    return { value, gradient: g };
+  };
+}
+
+const start = (n: number, seed: number) => {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => 4 * r() - 2);
+};
+
+describe("L-BFGS", () => {
+  test("with the strong Wolfe line search, reaches Rosenbrock's minimum", async () => {
+    const r = await lbfgs(rosenbrock, Float32Array.from([-1.2, 1, -1.2, 1]), {
+      maxEvaluations: 400,
+      lineSearch: "strong-wolfe",
+      gradientTolerance: 1e-4,
+    });
+    assert.equal(r.reason, "converged");
+    for (const v of r.x) assert.ok(Math.abs(v - 1) < 1e-3, `x = ${[...r.x]}`);
+    assert.ok(r.value < 1e-6);
+  });
+
+  test("without a line search, minimises an ill-conditioned quadratic", async () => {
+    const r = await lbfgs(quadratic(50), start(50, 1), { maxEvaluations: 200, historySize: 10 });
+    assert.ok(r.value < 1e-6, `value ${r.value}`);
+    r.x.forEach((v, i) => {
+      assert.ok(Math.abs(v - i) < 1e-3);
+    });
+  });
+
+  test("runs exactly the evaluations asked, reports each, and returns the best point", async () => {
+    const seen: number[] = [];
+    const r = await lbfgs(rosenbrock, Float32Array.from([-1.2, 1]), {
+      maxEvaluations: 17,
+      onEvaluation: (info) => {
+        seen.push(info.evaluation);
+        assert.ok(info.bestValue <= info.value);
+      },
+    });
+    assert.equal(r.evaluations, 17);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: 17 }, (_, i) => i + 1),
+    );
+    assert.equal(r.value, (await rosenbrock(r.x)).value);
+  });
+
+  test("stops on an abort signal", async () => {
+    const controller = new AbortController();
+    const r = await lbfgs(quadratic(10), start(10, 2), {
+      maxEvaluations: 1000,
+      signal: controller.signal,
+      onEvaluation: ({ evaluation }) => {
+        if (evaluation === 5) controller.abort();
+      },
+    });
+    assert.equal(r.reason, "aborted");
+    assert.equal(r.evaluations, 5);
+  });
+
+  test("a smaller history converges more slowly on the quadratic", async () => {
+    const f = quadratic(200);
+    const short = await lbfgs(f, start(200, 3), { maxEvaluations: 40, historySize: 2 });
+    const long = await lbfgs(f, start(200, 3), { maxEvaluations: 40, historySize: 50 });
+    assert.ok(long.value < short.value, `history 50: ${long.value}, history 2: ${short.value}`);
+  });
+});
+
+describe("Adam", () => {
+  test("minimises a quadratic", async () => {
+    const r = await adam(quadratic(10), start(10, 4), { maxEvaluations: 3000, learningRate: 0.05 });
+    assert.ok(r.value < 1e-3, `value ${r.value}`);
+  });
+
+  test("makes progress on Rosenbrock", async () => {
+    const x0 = Float32Array.from([-1.2, 1]);
+    const r = await adam(rosenbrock, x0, { maxEvaluations: 2000, learningRate: 0.02 });
+    assert.ok(r.value < 0.01 * (await rosenbrock(x0)).value, `value ${r.value}`);
+  });
+});
