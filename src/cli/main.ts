@@ -1,13 +1,15 @@
 import { StylegramError } from "../errors.js";
 import { LOSS_HELP, lossCommand } from "./commands/loss.js";
+import { STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 
 Usage:
+  stylegram CONTENT STYLE [STYLE...] -o OUT [options]          stylize a photo
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
   stylegram help [COMMAND]
 
-Run 'stylegram COMMAND --help' for a command's options.`;
+Run 'stylegram --help' for the stylize options, 'stylegram loss --help' for loss's.`;
 
 /** Runs the CLI and returns the exit code; errors meant for the user are printed without a stack trace. */
 export async function main(argv: string[]): Promise<number> {
@@ -16,16 +18,20 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case undefined:
+        process.stderr.write(`${HELP}\n`);
+        return 2;
       case "help":
+        out(`${rest[0] === "loss" ? LOSS_HELP : `${HELP}\n\n${STYLIZE_HELP}`}\n`);
+        return 0;
       case "--help":
       case "-h":
-        out(`${rest[0] === "loss" ? LOSS_HELP : HELP}\n`);
-        return command === undefined ? 2 : 0;
+        out(`${HELP}\n\n${STYLIZE_HELP}\n`);
+        return 0;
       case "loss":
         return await lossCommand(rest, out);
       default:
-        process.stderr.write(`stylegram: unknown command "${command}"\n\n${HELP}\n`);
-        return 2;
+        // Anything else is the main job: stylegram CONTENT STYLE... -o OUT.
+        return await stylizeCommand(argv, out);
     }
   } catch (e) {
     return reportError(e);

@@ -13,6 +13,9 @@ export interface AdamOptions extends MinimizeOptions {
   epsilon?: number;
 }
 
+/** A value this many times the first one means the steps are far too large. */
+const EXPLOSION = 1e6;
+
 /** Adam (Kingma & Ba) with bias correction; one evaluation per step. Returns the best point evaluated. */
 export async function adam(
   f: Differentiable,
@@ -30,8 +33,12 @@ export async function adam(
   const m = new Float32Array(n);
   const v = new Float32Array(n);
   let step = 0;
+  let firstValue: number | undefined;
   while (!tracker.exhausted) {
-    const { gradient: g } = await tracker.evaluate(x);
+    const { value, gradient: g } = await tracker.evaluate(x);
+    firstValue ??= value;
+    if (!Number.isFinite(value) || Math.abs(value) > EXPLOSION * Math.abs(firstValue))
+      return tracker.result("diverged");
     if (tracker.exhausted) break;
     step++;
     const c1 = 1 - b1 ** step;

@@ -20,6 +20,9 @@ export interface LbfgsOptions extends MinimizeOptions {
   changeTolerance?: number;
 }
 
+/** A step that multiplies the value by more than this is taken back. */
+const BLOW_UP = 4;
+
 /**
  * Limited-memory BFGS with the two-loop recursion, in the variant PyTorch's
  * torch.optim.LBFGS implements (first step scaled by 1/|g|_1, H0 = s.y / y.y,
@@ -38,10 +41,11 @@ export async function lbfgs(
   const tracker = new EvaluationTracker(f, options, n);
   const x = Float32Array.from(x0);
   let { value, gradient: g } = await tracker.evaluate(x);
+  if (!Number.isFinite(value)) return tracker.result("diverged");
   const converged = () => options.gradientTolerance !== undefined && maxAbs(g) <= options.gradientTolerance;
   if (converged()) return tracker.result("converged");
 
-  // History as a ring of reusable buffers: oldest first in `order`.
+  // History, oldest first; when full, the oldest buffers are reused for the newest pair.
   const s: Float32Array[] = [];
   const y: Float32Array[] = [];
   const rho: number[] = [];
@@ -118,6 +122,24 @@ export async function lbfgs(
     } else {
       axpy(t, d, x);
       ({ value, gradient: g } = await tracker.evaluate(x));
+      // Without a line search a step can blow up (from a far start, or when the curvature pairs are
+      // poor): step back by factors of 10 and forget the history, where PyTorch would carry on diverging.
+      let retries = 0;
+      while (!(value <= BLOW_UP * Math.abs(valuePrev)) && !tracker.exhausted) {
+        if (++retries > 10) return tracker.result("diverged");
+        axpy(-0.9 * t, d, x);
+        t *= 0.1;
+        ({ value, gradient: g } = await tracker.evaluate(x));
+        s.length = 0;
+        y.length = 0;
+        rho.length = 0;
+        first = true;
+      }
+      if (first) {
+        // The history was dropped: the next step starts afresh from this point.
+        gPrev = g;
+        continue;
+      }
     }
 
     if (converged()) return tracker.result("converged");

@@ -20,7 +20,8 @@ export interface MinimizeOptions {
   signal?: AbortSignal;
 }
 
-export type StopReason = "max-evaluations" | "aborted" | "converged";
+/** "diverged": the value became infinite or NaN, or exploded and backtracking could not recover. */
+export type StopReason = "max-evaluations" | "aborted" | "converged" | "diverged";
 
 export interface MinimizeResult {
   /** The best point found (lowest value evaluated). */

@@ -32,8 +32,6 @@ export class DivergedError extends StylegramError {}
 
 /** Noise of this standard deviation (pixel units) around the mean image, as the reference implementations use. */
 const NOISE_STD = 0.001 * 255;
-/** A loss this many times its starting value means the optimisation blew up. */
-const EXPLOSION = 1e6;
 
 /** The starting point of the optimisation, in the network's input space, at the content's size. */
 async function initialImage(
@@ -98,7 +96,6 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   });
   try {
     const started = performance.now();
-    let firstValue: number | undefined;
     let latest: LossTerms | undefined;
     let bestTerms: LossTerms | undefined;
     let bestValue = Number.POSITIVE_INFINITY;
@@ -106,23 +103,13 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     const f: Differentiable = async (x) => {
       const e = await objective.evaluate(x);
       evaluation++;
-      firstValue ??= e.total;
-      if (
-        !Number.isFinite(e.total) ||
-        !isFiniteVector(e.gradient) ||
-        e.total > EXPLOSION * Math.max(firstValue, 1e-12)
-      ) {
-        throw new DivergedError(
-          `the optimisation diverged at iteration ${evaluation} (loss ${e.total}); nothing was saved. ` +
-            "Try a smaller learning rate, the L-BFGS line search (--line-search strong-wolfe) or smaller weights.",
-        );
-      }
       latest = { total: e.total, content: e.content, style: e.style, tv: e.tv };
       if (e.total < bestValue) {
         bestValue = e.total;
         bestTerms = latest;
       }
-      return { value: e.total, gradient: e.gradient };
+      // A NaN anywhere in the gradient poisons every later step: treat it as a NaN loss.
+      return { value: isFiniteVector(e.gradient) ? e.total : Number.NaN, gradient: e.gradient };
     };
     const report = async (info: { evaluation: number; best: Float32Array }) => {
       const t = latest as LossTerms;
@@ -160,7 +147,12 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
             lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
           });
-    if (!bestTerms) throw new StylegramError("the optimisation stopped before the first evaluation");
+    if (result.reason === "diverged" || !bestTerms) {
+      throw new DivergedError(
+        `the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. ` +
+          "Try smaller weights, a smaller learning rate or the L-BFGS line search (--line-search strong-wolfe).",
+      );
+    }
     return {
       image: finish(result.x),
       loss: bestTerms,

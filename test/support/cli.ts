@@ -27,5 +27,5 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
 
 /** A user-facing error: non-zero exit, a message on stderr, and no stack trace. */
 export function looksLikeCleanError(r: CliResult): boolean {
-  return r.code !== 0 && r.stderr.startsWith("stylegram: ") && !/\n\s+at /.test(r.stderr);
+  return r.code !== 0 && /^stylegram: /m.test(r.stderr) && !/\n\s+at /.test(r.stderr);
 }

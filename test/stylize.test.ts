@@ -1,0 +1,125 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { before, describe, test } from "node:test";
+import { chroma } from "../src/image/colors.js";
+import type { RgbImage } from "../src/image/image.js";
+import { loadImage } from "../src/image/io.js";
+import { loadManifestWeights, type VggWeights } from "../src/network/weights.js";
+import type { Progress } from "../src/stylize/options.js";
+import { DivergedError, stylize } from "../src/stylize/stylize.js";
+import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
+
+const shared = needsShared();
+const content = path.join(IMAGES_DIR, "tubingen.jpg");
+const style = path.join(IMAGES_DIR, "starry_night.jpg");
+
+function meanAbsDiff(a: Float32Array | Uint8Array, b: Float32Array | Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += Math.abs((a[i] as number) - (b[i] as number));
+  return s / a.length;
+}
+
+describe("stylize", shared, () => {
+  let weights: VggWeights;
+  before(() => {
+    weights = loadManifestWeights(WEIGHTS_DIR);
+  });
+  const small = () => ({ content, styles: [style], size: 64, weights, threads: 2 });
+
+  test("from noise the loss falls by a large factor; the output has the asked size; a seed reproduces it", async () => {
+    const seen: Progress[] = [];
+    const a = await stylize({
+      ...small(),
+      init: "noise",
+      seed: 7,
+      iterations: 40,
+      onProgress: (p) => void seen.push(p),
+    });
+    assert.equal(a.image.width, 64);
+    assert.equal(a.image.height, 48);
+    assert.equal(a.iterations, 40);
+    assert.equal(seen.length, 40);
+    const first = seen[0]?.total as number;
+    assert.ok(a.loss.total < first / 10, `loss ${first} -> ${a.loss.total}`);
+    const again = await stylize({ ...small(), init: "noise", seed: 7, iterations: 40 });
+    assert.deepEqual(again.image.data, a.image.data);
+    const other = await stylize({ ...small(), init: "noise", seed: 8, iterations: 40 });
+    assert.notDeepEqual(other.image.data, a.image.data);
+  });
+
+  test("original colours keep the content's chroma", async () => {
+    const reference = await loadImage(content, { longEdge: 64 });
+    const plain = await stylize({ ...small(), iterations: 30 });
+    const kept = await stylize({ ...small(), iterations: 30, originalColors: true });
+    const keptDiff = meanAbsDiff(chroma(kept.image), chroma(reference));
+    const plainDiff = meanAbsDiff(chroma(plain.image), chroma(reference));
+    assert.ok(keptDiff < 1.5, `chroma difference with original colours ${keptDiff}`);
+    assert.ok(plainDiff > 5 * keptDiff, `chroma difference without: ${plainDiff}`);
+  });
+
+  test("style scale changes the style target, and so the result", async () => {
+    const terms = async (styleScale: number) => {
+      const seen: Progress[] = [];
+      await stylize({ ...small(), iterations: 1, styleScale, onProgress: (p) => void seen.push(p) });
+      return seen[0] as Progress;
+    };
+    const [full, half] = await Promise.all([terms(1), terms(0.5)]);
+    assert.equal(full.content.relu4_2, half.content.relu4_2);
+    assert.notEqual(full.style.relu3_1, half.style.relu3_1);
+  });
+
+  test("init from the style image or a file, and the Adam optimiser, reduce the loss", async () => {
+    for (const init of ["style", { image: style }] as const) {
+      const seen: number[] = [];
+      const r = await stylize({
+        ...small(),
+        init,
+        iterations: 15,
+        onProgress: (p) => void seen.push(p.total),
+      });
+      assert.ok(r.loss.total < (seen[0] as number), `init ${JSON.stringify(init)}`);
+    }
+    const seen: number[] = [];
+    const r = await stylize({
+      ...small(),
+      optimizer: "adam",
+      iterations: 30,
+      onProgress: (p) => void seen.push(p.total),
+    });
+    assert.ok(r.loss.total < (seen[0] as number) / 2, `adam: ${seen[0]} -> ${r.loss.total}`);
+  });
+
+  test("snapshots and an abort return the best image so far", async () => {
+    const controller = new AbortController();
+    const snapshots: [number, RgbImage][] = [];
+    const r = await stylize({
+      ...small(),
+      iterations: 100,
+      snapshotEvery: 3,
+      onSnapshot: (img, i) => void snapshots.push([i, img]),
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.iteration === 7) controller.abort();
+      },
+    });
+    assert.equal(r.reason, "aborted");
+    assert.equal(r.iterations, 7);
+    assert.deepEqual(
+      snapshots.map(([i]) => i),
+      [3, 6],
+    );
+    assert.equal(snapshots[0]?.[1].width, 64);
+  });
+
+  test("a loss that overflows is reported, not returned as an image", async () => {
+    await assert.rejects(stylize({ ...small(), styleWeight: 1e38, iterations: 5 }), DivergedError);
+  });
+
+  test("nonsense options are refused before any work", async () => {
+    await assert.rejects(stylize({ ...small(), size: 0 }), /size must be a whole number >= 1/);
+    await assert.rejects(stylize({ ...small(), iterations: 2.5 }), /iterations must be a whole number/);
+    await assert.rejects(stylize({ ...small(), styleScale: -1 }), /style scale must be a number > 0/);
+    await assert.rejects(stylize({ ...small(), styles: [] }), /at least one style image/);
+    await assert.rejects(stylize({ ...small(), size: 8 }), /too small for layer relu5_1/);
+  });
+});
