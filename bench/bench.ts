@@ -40,17 +40,23 @@ function arg(name: string, fallback: string): string {
 }
 
 /** Writes the content and style images at exactly size x size as PNG, so both implementations read the same pixels. */
-async function prepareImages(dir: string, size: number): Promise<{ content: string; style: string }> {
-  const content = path.join(dir, `content_${size}.png`);
-  const style = path.join(dir, `style_${size}.png`);
+async function prepareImages(
+  dir: string,
+  size: number,
+  fit: "square" | "long-edge",
+): Promise<{ content: string; style: string }> {
+  const content = path.join(dir, `content_${size}_${fit}.png`);
+  const style = path.join(dir, `style_${size}_${fit}.png`);
   for (const [src, dst] of [
     ["tubingen.jpg", content],
     ["starry_night.jpg", style],
   ] as const) {
-    await sharp(path.join(SHARED, "images", src))
-      .resize(size, size, { fit: "fill", kernel: "lanczos3" })
-      .png()
-      .toFile(dst);
+    const image = sharp(path.join(SHARED, "images", src));
+    const resized =
+      fit === "square"
+        ? image.resize(size, size, { fit: "fill", kernel: "lanczos3" })
+        : image.resize(size, size, { fit: "inside", kernel: "lanczos3" });
+    await resized.png().toFile(dst);
   }
   return { content, style };
 }
@@ -81,6 +87,75 @@ async function measureStylegram(content: string, style: string, evals: number): 
     gflop: objective.flops / 1e9,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+interface StylizeMeasurement {
+  finalLoss: number;
+  bestLoss: number;
+  seconds: number;
+  evaluations: number;
+}
+
+/** Child process: 100 L-BFGS evaluations from the content image, as reference.py run does by default. */
+async function measureStylize(content: string, style: string, iterations: number): Promise<void> {
+  const { loadImage } = await import("../src/image/io.js");
+  const { stylize } = await import("../src/stylize/stylize.js");
+  const c = await loadImage(content);
+  const s = await loadImage(style);
+  let last = Number.NaN;
+  const t = performance.now();
+  const r = await stylize({
+    content: c,
+    styles: [s],
+    size: Math.max(c.width, c.height),
+    iterations,
+    init: "content",
+    weights: path.join(SHARED, "models", "vgg19"),
+    onProgress: (p) => {
+      last = p.total;
+    },
+  });
+  const result: StylizeMeasurement = {
+    finalLoss: last,
+    bestLoss: r.loss.total,
+    seconds: (performance.now() - t) / 1000,
+    evaluations: r.iterations,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function referenceStylize(
+  content: string,
+  style: string,
+  size: number,
+  iterations: number,
+): StylizeMeasurement {
+  const t = performance.now();
+  const out = execFileSync(
+    PYTHON,
+    [
+      path.join(REFERENCE, "reference.py"),
+      "run",
+      content,
+      style,
+      "--size",
+      String(size),
+      "--iterations",
+      String(iterations),
+    ],
+    { encoding: "utf8", maxBuffer: 16 << 20, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  const lines = out
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { eval: number; loss: number; seconds: number });
+  const final = lines[lines.length - 1] as { eval: number; loss: number; seconds: number };
+  return {
+    finalLoss: final.loss,
+    bestLoss: Math.min(...lines.map((l) => l.loss)),
+    seconds: (performance.now() - t) / 1000,
+    evaluations: lines.length,
+  };
 }
 
 const REFERENCE_TIMER = `
@@ -125,9 +200,21 @@ function fmt(v: number | undefined, digits = 2): string {
   return v === undefined || Number.isNaN(v) ? "-" : v.toFixed(digits);
 }
 
+function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
+  for (const r of rows) console.log(line(r));
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === "--child") {
     await measureStylegram(process.argv[3] as string, process.argv[4] as string, Number(process.argv[5]));
+    return;
+  }
+  if (process.argv[2] === "--child-stylize") {
+    await measureStylize(process.argv[3] as string, process.argv[4] as string, Number(process.argv[5]));
     return;
   }
   const sizes = arg("--sizes", "256,512").split(",").map(Number);
@@ -136,7 +223,7 @@ async function main(): Promise<void> {
   const withReference = referenceAvailable();
   const rows: string[][] = [];
   for (const size of sizes) {
-    const { content, style } = await prepareImages(tmp, size);
+    const { content, style } = await prepareImages(tmp, size, "square");
     const ours = runChild(process.execPath, [
       "--import",
       "tsx",
@@ -166,6 +253,56 @@ async function main(): Promise<void> {
       ref ? `${fmt(ref.medianSeconds / ours.medianSeconds)}x` : "-",
     ]);
   }
+  const stylizeSize = Number(arg("--stylize-size", "256"));
+  const stylizeEvals = Number(arg("--stylize-evals", "100"));
+  let stylizeRows: string[][] = [];
+  if (stylizeEvals > 0) {
+    const { content, style } = await prepareImages(tmp, stylizeSize, "long-edge");
+    const ours = JSON.parse(
+      execFileSync(
+        process.execPath,
+        [
+          "--import",
+          "tsx",
+          fileURLToPath(import.meta.url),
+          "--child-stylize",
+          content,
+          style,
+          String(stylizeEvals),
+        ],
+        { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+      )
+        .trim()
+        .split("\n")
+        .pop() as string,
+    ) as StylizeMeasurement;
+    const ref = withReference ? referenceStylize(content, style, stylizeSize, stylizeEvals) : undefined;
+    stylizeRows = [
+      [
+        "stylegram",
+        String(ours.evaluations),
+        ours.finalLoss.toExponential(4),
+        ours.bestLoss.toExponential(4),
+        fmt(ours.seconds, 1),
+      ],
+    ];
+    if (ref) {
+      stylizeRows.push([
+        "reference.py",
+        String(ref.evaluations),
+        ref.finalLoss.toExponential(4),
+        ref.bestLoss.toExponential(4),
+        fmt(ref.seconds, 1),
+      ]);
+      stylizeRows.push([
+        "ratio",
+        "",
+        fmt(ours.finalLoss / ref.finalLoss, 3),
+        fmt(ours.bestLoss / ref.bestLoss, 3),
+        `${fmt(ref.seconds / ours.seconds)}x faster`,
+      ]);
+    }
+  }
   fs.rmSync(tmp, { recursive: true, force: true });
   const header = [
     "size",
@@ -176,14 +313,16 @@ async function main(): Promise<void> {
     "reference RSS MiB",
     "speed-up",
   ];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] as number)).join(" | ")} |`;
   console.log(
     `stylegram bench: one evaluation (forward + gradient, default layers), ${os.availableParallelism()} cores`,
   );
-  console.log(line(header));
-  console.log(`|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`);
-  for (const r of rows) console.log(line(r));
+  printTable(header, rows);
+  if (stylizeRows.length > 0) {
+    console.log(
+      `\nstylize ${stylizeSize} px from the content image, ${stylizeEvals} L-BFGS evaluations (tubingen, starry_night):`,
+    );
+    printTable(["run", "evaluations", "final loss", "best loss", "wall s"], stylizeRows);
+  }
   if (!withReference) {
     console.log(
       `reference.py not measured: ${PYTHON} lacks torch/PIL (apt-get install python3-torch python3-pil)`,

@@ -2,10 +2,23 @@ export type { ImageSource } from "./api/inputs.js";
 export { computeLoss, type LossRequest } from "./api/loss.js";
 export { DEFAULTS } from "./defaults.js";
 export { StylegramError, UsageError } from "./errors.js";
+export { keepOriginalColors } from "./image/colors.js";
 export { fromNetworkInput, MEAN_RGB, type RgbImage, toNetworkInput } from "./image/image.js";
-export { type LoadOptions, loadImage } from "./image/io.js";
+export {
+  encodeImage,
+  formatForPath,
+  type LoadOptions,
+  loadImage,
+  resizeImage,
+  saveImage,
+} from "./image/io.js";
 export { parseLayer, RELU_LAYERS } from "./network/layers.js";
 export type { Pooling } from "./network/vgg19.js";
 export { type ConvWeights, loadManifestWeights, loadWeights, type VggWeights } from "./network/weights.js";
 export { type Evaluation, type LossTerms, Objective, type ObjectiveInit } from "./objective/objective.js";
 export type { ObjectiveOptions } from "./objective/options.js";
+export { adam } from "./optim/adam.js";
+export { lbfgs } from "./optim/lbfgs.js";
+export type { Differentiable, MinimizeResult } from "./optim/types.js";
+export { type Init, type Progress, STYLIZE_DEFAULTS, type StylizeOptions } from "./stylize/options.js";
+export { DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";

@@ -8,7 +8,7 @@ import type { ObjectiveOptions } from "../objective/options.js";
 export const STYLIZE_DEFAULTS = {
   size: 512,
   styleScale: 1,
-  iterations: 500,
+  iterations: 300,
   init: "content" as const,
   seed: 0,
   optimizer: "lbfgs" as const,
@@ -44,7 +44,7 @@ export interface StylizeOptions extends ObjectiveOptions {
   init?: Init;
   /** Seed of the noise for init "noise" (default 0). */
   seed?: number;
-  /** Number of loss evaluations (default 500). */
+  /** Number of loss evaluations (default 300). */
   iterations?: number;
   optimizer?: "lbfgs" | "adam";
   /** Step size: L-BFGS's without line search (default 1), Adam's in pixel units (default 10). */
