@@ -65,7 +65,7 @@ async function prepareImages(
 async function measureStylegram(content: string, style: string, evals: number): Promise<void> {
   const { loadImage } = await import("../src/image/io.js");
   const { toNetworkInput } = await import("../src/image/image.js");
-  const { loadManifestWeights } = await import("../src/network/weights.js");
+  const { loadManifestWeights } = await import("../src/network/formats/manifest.js");
   const { Objective } = await import("../src/objective/objective.js");
   const weights = loadManifestWeights(path.join(SHARED, "models", "vgg19"));
   const c = await loadImage(content);

@@ -12,9 +12,16 @@ export {
   resizeImage,
   saveImage,
 } from "./image/io.js";
+export { cacheDir } from "./models/cache.js";
+export { MODELS, type ModelSpec } from "./models/registry.js";
+export { fetchModel, resolveWeightsFor, type WeightsRequest } from "./models/resolve.js";
+export { loadKerasH5 } from "./network/formats/keras-h5.js";
+export { loadManifestWeights } from "./network/formats/manifest.js";
+export { encodeSafetensors, loadSafetensors } from "./network/formats/safetensors.js";
 export { parseLayer, RELU_LAYERS } from "./network/layers.js";
+export { loadWeightsFrom } from "./network/load.js";
 export type { Pooling } from "./network/vgg19.js";
-export { type ConvWeights, loadManifestWeights, loadWeights, type VggWeights } from "./network/weights.js";
+export type { ConvWeights, VggWeights } from "./network/weights.js";
 export { type Evaluation, type LossTerms, Objective, type ObjectiveInit } from "./objective/objective.js";
 export type { ObjectiveOptions } from "./objective/options.js";
 export { adam } from "./optim/adam.js";

@@ -77,9 +77,9 @@ describe("stylegram loss", shared, () => {
       [
         "missing weights folder",
         () => [...base, "--weights", path.join(tmp, "nope")],
-        /weights folder .*nope does not exist/,
+        /weights path .*nope does not exist/,
       ],
-      ["no weights at all", () => base, /no VGG19 weights given.*--weights/],
+      ["no weights at all", () => base, /VGG19 weights are missing[\s\S]*stylegram models fetch/],
       [
         "unknown layer",
         () => [...base, "--weights", WEIGHTS_DIR, "--style-layers", "relu9_9"],
@@ -196,7 +196,11 @@ describe("stylegram loss", shared, () => {
     });
     for (const [name, args, message, code] of cases) {
       test(name, () => {
-        const r = runCli(args(), { STYLEGRAM_WEIGHTS: "" });
+        const r = runCli(args(), {
+          STYLEGRAM_WEIGHTS: "",
+          STYLEGRAM_HOME: path.join(tmp, "empty-home"),
+          STYLEGRAM_AUTO_FETCH: "",
+        });
         assert.ok(looksLikeCleanError(r), `exit ${r.code}, stderr: ${r.stderr}`);
         assert.match(r.stderr, message);
         if (code !== undefined) assert.equal(r.code, code);

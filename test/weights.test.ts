@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { StylegramError } from "../src/errors.js";
-import { loadManifestWeights } from "../src/network/weights.js";
+import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const shared = needsShared();

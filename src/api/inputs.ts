@@ -1,6 +1,7 @@
 import type { RgbImage } from "../image/image.js";
 import { type LoadOptions, loadImage, resizeImage } from "../image/io.js";
-import { loadWeights, type VggWeights } from "../network/weights.js";
+import { resolveWeightsFor } from "../models/resolve.js";
+import type { VggWeights } from "../network/weights.js";
 
 /** An image given as a file path or already decoded. */
 export type ImageSource = string | RgbImage;
@@ -20,7 +21,8 @@ export async function resolveImage(src: ImageSource, options: LoadOptions = {}):
   return src;
 }
 
-/** Weights given as a folder, already loaded, or (undefined) from $STYLEGRAM_WEIGHTS. */
-export function resolveWeights(w: string | VggWeights | undefined): VggWeights {
-  return w === undefined || typeof w === "string" ? loadWeights(w) : w;
+/** Weights given as loaded tensors, a folder or file, or (undefined) from $STYLEGRAM_WEIGHTS or the cache. */
+export async function resolveWeights(w: string | VggWeights | undefined): Promise<VggWeights> {
+  if (w !== undefined && typeof w !== "string") return w;
+  return resolveWeightsFor(w === undefined ? {} : { path: w });
 }

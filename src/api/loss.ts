@@ -22,7 +22,7 @@ export interface LossRequest {
  * with reference.py's.
  */
 export async function computeLoss(req: LossRequest): Promise<Evaluation> {
-  const weights = resolveWeights(req.weights);
+  const weights = await resolveWeights(req.weights);
   const [content, image, ...styles] = await Promise.all([
     resolveImage(req.content),
     resolveImage(req.image),

@@ -1,5 +1,6 @@
 import { StylegramError } from "../errors.js";
 import { LOSS_HELP, lossCommand } from "./commands/loss.js";
+import { MODELS_HELP, modelsCommand } from "./commands/models.js";
 import { STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
@@ -7,6 +8,7 @@ const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 Usage:
   stylegram CONTENT STYLE [STYLE...] -o OUT [options]          stylize a photo
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
+  stylegram models fetch|list|verify                            manage the VGG19 weights
   stylegram help [COMMAND]
 
 Run 'stylegram --help' for the stylize options, 'stylegram loss --help' for loss's.`;
@@ -21,7 +23,9 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${HELP}\n`);
         return 2;
       case "help":
-        out(`${rest[0] === "loss" ? LOSS_HELP : `${HELP}\n\n${STYLIZE_HELP}`}\n`);
+        out(
+          `${rest[0] === "loss" ? LOSS_HELP : rest[0] === "models" ? MODELS_HELP : `${HELP}\n\n${STYLIZE_HELP}`}\n`,
+        );
         return 0;
       case "--help":
       case "-h":
@@ -29,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       case "loss":
         return await lossCommand(rest, out);
+      case "models":
+        return await modelsCommand(rest, out);
       default:
         // Anything else is the main job: stylegram CONTENT STYLE... -o OUT.
         return await stylizeCommand(argv, out);

@@ -1,6 +1,9 @@
 import type { ParseArgsConfig } from "node:util";
 import { DEFAULTS } from "../defaults.js";
+import { resolveWeightsFor } from "../models/resolve.js";
+import type { VggWeights } from "../network/weights.js";
 import type { ObjectiveOptions } from "../objective/options.js";
+import { downloadProgress } from "./download-progress.js";
 import { oneOf, parseList, parseNumber, parseNumbers } from "./parse.js";
 
 /** The flags that shape the objective, shared by `stylegram` and `stylegram loss`. */
@@ -15,6 +18,7 @@ export const OBJECTIVE_FLAGS = {
   "style-blend": { type: "string" },
   pooling: { type: "string" },
   weights: { type: "string" },
+  fetch: { type: "boolean" },
   threads: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
@@ -29,24 +33,39 @@ export const OBJECTIVE_HELP = `Objective:
   --tv-weight N                 weight of the total-variation term (default ${DEFAULTS.tvWeight})
   --style-blend W,...           blend weights of several style images (default equal)
   --pooling max|avg             VGG19 pooling (default ${DEFAULTS.pooling})
-  --weights DIR                 VGG19 weights folder (default: $STYLEGRAM_WEIGHTS)
+  --weights PATH                VGG19 weights: a folder, a Keras .h5 or a .safetensors file
+                                (default: $STYLEGRAM_WEIGHTS, else the cache of 'stylegram models fetch')
+  --fetch                       download the weights into the cache first if they are missing
   --threads N                   compute threads (default: all cores)`;
 
-type Values = { [K in keyof typeof OBJECTIVE_FLAGS]?: string };
+type Values = { [K in keyof typeof OBJECTIVE_FLAGS]?: string | boolean };
+
+/** The weights the flags ask for, fetched first when --fetch (or STYLEGRAM_AUTO_FETCH=1) says so. */
+export async function weightsFromFlags(v: Values): Promise<VggWeights> {
+  const progress = downloadProgress(process.stderr, "vgg19");
+  const weights = await resolveWeightsFor({
+    ...(typeof v.weights === "string" ? { path: v.weights } : {}),
+    ...(v.fetch === true ? { fetch: true } : {}),
+    onFetchProgress: progress.update,
+  });
+  return weights;
+}
+
+const str = (v: string | boolean | undefined) => (typeof v === "string" ? v : undefined);
 
 export function objectiveOptions(v: Values): ObjectiveOptions {
   const o: ObjectiveOptions = {};
   const set = <K extends keyof ObjectiveOptions>(k: K, value: ObjectiveOptions[K] | undefined) => {
     if (value !== undefined) o[k] = value;
   };
-  set("contentLayers", parseList(v["content-layers"]));
-  set("contentLayerWeights", parseNumbers("--content-layer-weights", v["content-layer-weights"]));
-  set("styleLayers", parseList(v["style-layers"]));
-  set("styleLayerWeights", parseNumbers("--style-layer-weights", v["style-layer-weights"]));
-  set("contentWeight", parseNumber("--content-weight", v["content-weight"]));
-  set("styleWeight", parseNumber("--style-weight", v["style-weight"]));
-  set("tvWeight", parseNumber("--tv-weight", v["tv-weight"]));
-  set("styleBlend", parseNumbers("--style-blend", v["style-blend"]));
-  set("pooling", oneOf("--pooling", v.pooling, ["max", "avg"] as const));
+  set("contentLayers", parseList(str(v["content-layers"])));
+  set("contentLayerWeights", parseNumbers("--content-layer-weights", str(v["content-layer-weights"])));
+  set("styleLayers", parseList(str(v["style-layers"])));
+  set("styleLayerWeights", parseNumbers("--style-layer-weights", str(v["style-layer-weights"])));
+  set("contentWeight", parseNumber("--content-weight", str(v["content-weight"])));
+  set("styleWeight", parseNumber("--style-weight", str(v["style-weight"])));
+  set("tvWeight", parseNumber("--tv-weight", str(v["tv-weight"])));
+  set("styleBlend", parseNumbers("--style-blend", str(v["style-blend"])));
+  set("pooling", oneOf("--pooling", str(v.pooling), ["max", "avg"] as const));
   return o;
 }

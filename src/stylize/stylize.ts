@@ -77,7 +77,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     throw new UsageError(`optimizer must be lbfgs or adam, got ${optimizer}`);
   const styleSize = Math.max(1, Math.round(size * styleScale));
 
-  const weights = resolveWeights(options.weights);
+  const weights = await resolveWeights(options.weights);
   const content = await resolveImage(options.content, { longEdge: size });
   const styles = await Promise.all(options.styles.map((s) => resolveImage(s, { longEdge: styleSize })));
   const x0 = await initialImage(

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { computeLoss } from "../../api/loss.js";
 import { UsageError } from "../../errors.js";
 import { assertNotAnInput, writeFileAtomic } from "../../fsutil/atomic.js";
-import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions } from "../objective-flags.js";
+import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
 import { parseCount } from "../parse.js";
 
 export const LOSS_HELP = `Usage: stylegram loss --content C --style S [--style S2 ...] --image X [options]
@@ -55,7 +55,7 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
     styles,
     image: values.image,
     options,
-    ...(values.weights ? { weights: values.weights } : {}),
+    weights: await weightsFromFlags(values),
     ...(threads === undefined ? {} : { threads }),
   });
   if (gradOut)

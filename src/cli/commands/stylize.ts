@@ -6,7 +6,7 @@ import { assertNotAnInput } from "../../fsutil/atomic.js";
 import { formatForPath, saveImage } from "../../image/io.js";
 import { type Init, STYLIZE_DEFAULTS } from "../../stylize/options.js";
 import { stylize } from "../../stylize/stylize.js";
-import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions } from "../objective-flags.js";
+import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
 import { oneOf, parseCount, parseNumber } from "../parse.js";
 import { ProgressReporter } from "../progress.js";
 
@@ -139,6 +139,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
 
+  const weights = await weightsFromFlags(values);
   const logFd = log ? fs.openSync(log, "w") : undefined;
   const progress = new ProgressReporter(process.stderr, printEvery);
   const controller = new AbortController();
@@ -164,7 +165,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
       ...(learningRate === undefined ? {} : { learningRate }),
       ...(history === undefined ? {} : { historySize: history }),
       ...(lineSearch === undefined ? {} : { lineSearch }),
-      ...(values.weights ? { weights: values.weights } : {}),
+      weights,
       ...(threads === undefined ? {} : { threads }),
       originalColors: values["original-colors"] === true,
       signal: controller.signal,

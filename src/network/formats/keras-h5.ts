@@ -1,0 +1,113 @@
+import fs from "node:fs";
+import h5wasm from "h5wasm/node";
+import { StylegramError } from "../../errors.js";
+import { CONV_LAYERS } from "../layers.js";
+import { convChannels, VGG19_WIDTHS } from "../vgg-shapes.js";
+import type { ConvWeights, VggWeights } from "../weights.js";
+
+/** Keras' name for one of our convolutions: conv3_2 -> block3_conv2. */
+export function kerasLayerName(conv: string): string {
+  return `block${conv[4]}_conv${conv[6]}`;
+}
+
+function text(v: unknown): string {
+  return typeof v === "string" ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : String(v);
+}
+
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(text) : typeof v === "string" ? [v] : [];
+}
+
+/** The first bytes of every HDF5 file. */
+export const HDF5_SIGNATURE = Uint8Array.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/**
+ * Loads VGG19 from a Keras HDF5 weights file, such as Keras' "notop" VGG19
+ * file, through Keras' own convention: the root attribute `layer_names`, each
+ * layer group's `weight_names` (kernel then bias). Kernels are stored
+ * [kh, kw, in, out] and conv1_1 reads B, G, R (Caffe's order): both are
+ * converted to our [out, in, kh, kw] and R, G, B.
+ */
+export async function loadKerasH5(
+  file: string,
+  widths: readonly number[] = VGG19_WIDTHS,
+): Promise<VggWeights> {
+  const fail = (what: string): never => {
+    throw new StylegramError(`weights file ${file}: ${what}`);
+  };
+  const head = new Uint8Array(8);
+  const fd = fs.openSync(file, "r");
+  try {
+    fs.readSync(fd, head, 0, 8, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (!head.every((b, i) => b === HDF5_SIGNATURE[i])) fail("is not an HDF5 file");
+
+  await h5wasm.ready;
+  let h5: InstanceType<typeof h5wasm.File>;
+  try {
+    h5 = new h5wasm.File(file, "r");
+  } catch (e) {
+    return fail(`cannot be opened as HDF5 (${(e as Error).message}): truncated or corrupt`);
+  }
+  try {
+    const layerNames = strings(h5.attrs.layer_names?.value);
+    if (layerNames.length === 0) fail('has no "layer_names" attribute: not a Keras weights file');
+    const result = new Map<string, ConvWeights>();
+    for (const conv of CONV_LAYERS) {
+      const layer = kerasLayerName(conv);
+      if (!layerNames.includes(layer)) fail(`has no layer ${layer} (${conv}): not VGG19 weights`);
+      const group = h5.get(layer);
+      if (!(group instanceof h5wasm.Group)) return fail(`layer ${layer} is not a group`);
+      const weightNames = strings(group.attrs.weight_names?.value);
+      if (weightNames.length !== 2)
+        fail(`layer ${layer} should list 2 weights (kernel, bias), lists ${weightNames.length}`);
+      const [cin, cout] = convChannels(conv, widths);
+      const read = (name: string, shape: number[]): Float32Array => {
+        let ds: unknown;
+        try {
+          ds = h5.get(`${layer}/${name}`) ?? group.get(name);
+        } catch (e) {
+          return fail(
+            `tensor ${layer}/${name} cannot be read (${(e as Error).message}): truncated or corrupt`,
+          );
+        }
+        if (!(ds instanceof h5wasm.Dataset)) return fail(`tensor ${layer}/${name} is missing`);
+        const got = ds.shape ?? [];
+        if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+          fail(`tensor ${layer}/${name} has shape [${got.join(",")}] where VGG19 needs [${shape.join(",")}]`);
+        }
+        let value: unknown;
+        try {
+          value = ds.value;
+        } catch (e) {
+          return fail(
+            `tensor ${layer}/${name} cannot be read (${(e as Error).message}): truncated or corrupt`,
+          );
+        }
+        if (!(value instanceof Float32Array || value instanceof Float64Array)) {
+          return fail(`tensor ${layer}/${name} is not floating point`);
+        }
+        return value instanceof Float32Array ? value : Float32Array.from(value);
+      };
+      const stored = read(weightNames[0] as string, [3, 3, cin, cout]);
+      const bias = read(weightNames[1] as string, [cout]);
+      const kernel = new Float32Array(stored.length);
+      const bgr = conv === "conv1_1";
+      // stored[h][x][i][o] -> kernel[o][i'][h][x], with i' = 2 - i for conv1_1's B, G, R inputs.
+      for (let h = 0; h < 3; h++)
+        for (let x = 0; x < 3; x++)
+          for (let i = 0; i < cin; i++) {
+            const src = ((h * 3 + x) * cin + i) * cout;
+            const ii = bgr ? 2 - i : i;
+            for (let o = 0; o < cout; o++)
+              kernel[((o * cin + ii) * 3 + h) * 3 + x] = stored[src + o] as number;
+          }
+      result.set(conv, { kernel, kernelShape: [cout, cin, 3, 3], bias });
+    }
+    return result;
+  } finally {
+    h5.close();
+  }
+}
