@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -28,4 +28,31 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
 /** A user-facing error: non-zero exit, a message on stderr, and no stack trace. */
 export function looksLikeCleanError(r: CliResult): boolean {
   return r.code !== 0 && /^stylegram: /m.test(r.stderr) && !/\n\s+at /.test(r.stderr);
+}
+
+/** runCli without blocking this process, for tests whose server runs in this process. */
+export function runCliAsync(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(ROOT, "src", "cli", "run.ts"), ...args],
+      {
+        cwd: ROOT,
+        env: { ...process.env, STYLEGRAM_DEBUG: "", ...env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on("data", (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
 }

@@ -107,6 +107,10 @@ export async function loadKerasH5(
       result.set(conv, { kernel, kernelShape: [cout, cin, 3, 3], bias });
     }
     return result;
+  } catch (e) {
+    if (e instanceof StylegramError) throw e;
+    // h5wasm reports a damaged file as whatever part of it it failed to read.
+    return fail(`cannot be read (${(e as Error).message}): truncated or corrupt`);
   } finally {
     h5.close();
   }
