@@ -7,7 +7,7 @@ import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import type { Progress } from "../src/stylize/options.js";
-import { DivergedError, stylize } from "../src/stylize/stylize.js";
+import { DivergedError, planScales, stylize } from "../src/stylize/stylize.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const shared = needsShared();
@@ -110,6 +110,40 @@ describe("stylize", shared, () => {
       [3, 6],
     );
     assert.equal(snapshots[0]?.[1].width, 64);
+  });
+
+  test("coarse to fine: each scale starts from the previous result and the last is the output", async () => {
+    const seen: Progress[] = [];
+    const r = await stylize({
+      ...small(),
+      scales: [32, 64],
+      iterations: [10, 5],
+      onProgress: (p) => void seen.push(p),
+    });
+    assert.deepEqual([r.image.width, r.image.height], [64, 48]);
+    assert.equal(r.iterations, 15);
+    assert.deepEqual(
+      seen.map((p) => `${p.scale}/${p.scales}:${p.width}`),
+      [...Array(10).fill("1/2:32"), ...Array(5).fill("2/2:64")],
+    );
+    // Starting the fine scale from the coarse result beats starting it from the content image.
+    const direct: number[] = [];
+    await stylize({ ...small(), iterations: 1, onProgress: (p) => void direct.push(p.total) });
+    assert.ok((seen[10]?.total as number) < (direct[0] as number), `${seen[10]?.total} vs ${direct[0]}`);
+  });
+
+  test("scale plans are checked", () => {
+    assert.deepEqual(planScales({ size: 512 }), [{ size: 512, iterations: 300 }]);
+    assert.deepEqual(planScales({ scales: [128, 256], iterations: [50, 20] }), [
+      { size: 128, iterations: 50 },
+      { size: 256, iterations: 20 },
+    ]);
+    assert.throws(() => planScales({ scales: [256, 128] }), /must grow/);
+    assert.throws(() => planScales({ scales: [128, 256], size: 512 }), /must be the output size/);
+    assert.throws(
+      () => planScales({ scales: [128, 256], iterations: [1, 2, 3] }),
+      /3 iteration counts given for 2 scales/,
+    );
   });
 
   test("a loss that overflows is reported, not returned as an image", async () => {

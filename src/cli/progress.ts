@@ -24,6 +24,7 @@ export class ProgressReporter {
 
   update(p: Progress): void {
     const perIteration = p.seconds / p.iteration;
+    const where = p.scales > 1 ? `  scale ${p.scale}/${p.scales} ${p.width}x${p.height}` : "";
     const eta = perIteration * (p.iterations - p.iteration);
     if (this.tty) {
       const now = Date.now();
@@ -33,12 +34,12 @@ export class ProgressReporter {
       const filled = Math.round((width * p.iteration) / p.iterations);
       const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
       this.stream.write(
-        `\r[${bar}] ${p.iteration}/${p.iterations}  loss ${p.total.toExponential(3)}  ${perIteration.toFixed(2)} s/it  ETA ${clock(eta)} `,
+        `\r[${bar}] ${p.iteration}/${p.iterations}${where}  loss ${p.total.toExponential(3)}  ${perIteration.toFixed(2)} s/it  ETA ${clock(eta)} `,
       );
       if (p.iteration === p.iterations) this.stream.write("\n");
     } else if (p.iteration === 1 || p.iteration % this.every === 0 || p.iteration === p.iterations) {
       this.stream.write(
-        `iteration ${p.iteration}/${p.iterations}  loss ${p.total.toExponential(4)}  ${p.seconds.toFixed(1)} s  ETA ${clock(eta)}\n`,
+        `iteration ${p.iteration}/${p.iterations}${where}  loss ${p.total.toExponential(4)}  ${p.seconds.toFixed(1)} s  ETA ${clock(eta)}\n`,
       );
     }
   }

@@ -28,8 +28,13 @@ export interface Progress {
   content: Record<string, number>;
   style: Record<string, number>;
   tv: number;
-  /** Seconds since the optimisation started (after the objective was built). */
+  /** Seconds since the optimisation started (building the objective of each scale included). */
   seconds: number;
+  /** 1-based index of the scale being optimised, of `scales` (1 of 1 without multi-scale). */
+  scale: number;
+  scales: number;
+  width: number;
+  height: number;
 }
 
 export interface StylizeOptions extends ObjectiveOptions {
@@ -44,8 +49,13 @@ export interface StylizeOptions extends ObjectiveOptions {
   init?: Init;
   /** Seed of the noise for init "noise" (default 0). */
   seed?: number;
-  /** Number of loss evaluations (default 300). */
-  iterations?: number;
+  /** Number of loss evaluations (default 300); with `scales`, one count for every scale or a list. */
+  iterations?: number | readonly number[];
+  /**
+   * Coarse-to-fine: long edges optimised in turn, each starting from the previous
+   * result upsampled; the last is the output size. Default: just `size`.
+   */
+  scales?: readonly number[];
   optimizer?: "lbfgs" | "adam";
   /** Step size: L-BFGS's without line search (default 1), Adam's in pixel units (default 10). */
   learningRate?: number;

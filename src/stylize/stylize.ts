@@ -6,7 +6,7 @@ import { loadImage, resizeImage } from "../image/io.js";
 import { type LossTerms, Objective } from "../objective/objective.js";
 import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
-import type { Differentiable, StopReason } from "../optim/types.js";
+import type { Differentiable, EvaluationInfo, MinimizeResult, StopReason } from "../optim/types.js";
 import { isFiniteVector } from "../optim/vector.js";
 import { gaussianNoise } from "./noise.js";
 import {
@@ -62,9 +62,8 @@ async function initialImage(
  * objective once for the output size, then minimises it over the pixels.
  */
 export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
-  const size = positiveInteger("size", options.size, STYLIZE_DEFAULTS.size);
+  const plan = planScales(options);
   const styleScale = positiveNumber("style scale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
-  const iterations = positiveInteger("iterations", options.iterations, STYLIZE_DEFAULTS.iterations);
   const seed = options.seed ?? STYLIZE_DEFAULTS.seed;
   if (!Number.isInteger(seed)) throw new UsageError(`seed must be a whole number, got ${seed}`);
   const snapshotEvery =
@@ -75,92 +74,165 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const optimizer = options.optimizer ?? STYLIZE_DEFAULTS.optimizer;
   if (optimizer !== "lbfgs" && optimizer !== "adam")
     throw new UsageError(`optimizer must be lbfgs or adam, got ${optimizer}`);
-  const styleSize = Math.max(1, Math.round(size * styleScale));
-
   const weights = await resolveWeights(options.weights);
-  const content = await resolveImage(options.content, { longEdge: size });
-  const styles = await Promise.all(options.styles.map((s) => resolveImage(s, { longEdge: styleSize })));
-  const x0 = await initialImage(
-    options.init ?? STYLIZE_DEFAULTS.init,
-    content,
-    options.styles[0] as ImageSource,
-    seed,
-  );
+  const totalIterations = plan.reduce((n, p) => n + p.iterations, 0);
 
-  const objective = await Objective.create({
-    weights,
-    content,
-    styles,
-    options,
-    ...(options.threads === undefined ? {} : { runtime: { threads: options.threads } }),
-  });
-  try {
-    const started = performance.now();
-    let latest: LossTerms | undefined;
-    let bestTerms: LossTerms | undefined;
-    let bestValue = Number.POSITIVE_INFINITY;
-    let evaluation = 0;
-    const f: Differentiable = async (x) => {
-      const e = await objective.evaluate(x);
-      evaluation++;
-      latest = { total: e.total, content: e.content, style: e.style, tv: e.tv };
-      if (e.total < bestValue) {
-        bestValue = e.total;
-        bestTerms = latest;
-      }
-      // A NaN anywhere in the gradient poisons every later step: treat it as a NaN loss.
-      return { value: isFiniteVector(e.gradient) ? e.total : Number.NaN, gradient: e.gradient };
-    };
-    const report = async (info: { evaluation: number; best: Float32Array }) => {
-      const t = latest as LossTerms;
-      await options.onProgress?.({
-        iteration: info.evaluation,
-        iterations,
-        total: t.total,
-        content: t.content,
-        style: t.style,
-        tv: t.tv,
-        seconds: (performance.now() - started) / 1000,
-      });
-      if (snapshotEvery !== undefined && options.onSnapshot && info.evaluation % snapshotEvery === 0) {
-        await options.onSnapshot(finish(info.best), info.evaluation);
-      }
-    };
-    const finish = (x: Float32Array): RgbImage => {
-      const img = fromNetworkInput(x, content.width, content.height);
+  const started = performance.now();
+  let done = 0;
+  let x: Float32Array | undefined;
+  let last: { result: MinimizeResult; terms: LossTerms; content: RgbImage } | undefined;
+  for (const [k, scale] of plan.entries()) {
+    const content = await resolveImage(options.content, { longEdge: scale.size });
+    const styleSize = Math.max(1, Math.round(scale.size * styleScale));
+    const styles = await Promise.all(options.styles.map((st) => resolveImage(st, { longEdge: styleSize })));
+    // The first scale starts as asked; each later one from the previous result, upsampled.
+    const x0 =
+      x === undefined || last === undefined
+        ? await initialImage(
+            options.init ?? STYLIZE_DEFAULTS.init,
+            content,
+            options.styles[0] as ImageSource,
+            seed,
+          )
+        : toNetworkInput(
+            await resizeImage(
+              fromNetworkInput(x, last.content.width, last.content.height),
+              content.width,
+              content.height,
+            ),
+          );
+    const finish = (v: Float32Array): RgbImage => {
+      const img = fromNetworkInput(v, content.width, content.height);
       return options.originalColors ? keepOriginalColors(img, content) : img;
     };
-    const common = {
-      maxEvaluations: iterations,
-      onEvaluation: report,
-      ...(options.signal ? { signal: options.signal } : {}),
-    };
-    const result =
-      optimizer === "adam"
-        ? await adam(f, x0, {
-            ...common,
-            learningRate: options.learningRate ?? STYLIZE_DEFAULTS.adamLearningRate,
-          })
-        : await lbfgs(f, x0, {
-            ...common,
-            learningRate: options.learningRate ?? STYLIZE_DEFAULTS.lbfgsLearningRate,
-            historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
-            lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
+    const objective = await Objective.create({
+      weights,
+      content,
+      styles,
+      options,
+      ...(options.threads === undefined ? {} : { runtime: { threads: options.threads } }),
+    });
+    try {
+      const outcome = await optimizeOnce(
+        objective,
+        x0,
+        optimizer,
+        scale.iterations,
+        options,
+        async (info, t) => {
+          const iteration = done + info.evaluation;
+          await options.onProgress?.({
+            iteration,
+            iterations: totalIterations,
+            total: t.total,
+            content: t.content,
+            style: t.style,
+            tv: t.tv,
+            seconds: (performance.now() - started) / 1000,
+            scale: k + 1,
+            scales: plan.length,
+            width: content.width,
+            height: content.height,
           });
-    if (result.reason === "diverged" || !bestTerms) {
-      throw new DivergedError(
-        `the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. ` +
-          "Try smaller weights, a smaller learning rate or the L-BFGS line search (--line-search strong-wolfe).",
+          if (snapshotEvery !== undefined && options.onSnapshot && iteration % snapshotEvery === 0) {
+            await options.onSnapshot(finish(info.best), iteration);
+          }
+        },
       );
+      done += outcome.result.evaluations;
+      x = outcome.result.x;
+      last = { ...outcome, content };
+      if (outcome.result.reason === "aborted") break;
+    } finally {
+      await objective.release();
     }
-    return {
-      image: finish(result.x),
-      loss: bestTerms,
-      iterations: result.evaluations,
-      seconds: (performance.now() - started) / 1000,
-      reason: result.reason,
-    };
-  } finally {
-    await objective.release();
   }
+  if (!last) throw new StylegramError("no scale was optimised");
+  const img = fromNetworkInput(last.result.x, last.content.width, last.content.height);
+  return {
+    image: options.originalColors ? keepOriginalColors(img, last.content) : img,
+    loss: last.terms,
+    iterations: done,
+    seconds: (performance.now() - started) / 1000,
+    reason: last.result.reason,
+  };
+}
+
+interface ScalePlan {
+  size: number;
+  iterations: number;
+}
+
+/**
+ * The sizes optimised in turn, coarse to fine, and the evaluations at each. Without
+ * `scales` it is the one output size; with it, every size must grow and the last is the output.
+ */
+export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "iterations">): ScalePlan[] {
+  const size = positiveInteger("size", options.size, STYLIZE_DEFAULTS.size);
+  const sizes = options.scales === undefined || options.scales.length === 0 ? [size] : [...options.scales];
+  sizes.forEach((s) => {
+    positiveInteger("scale size", s, 1);
+  });
+  if (sizes.some((s, i) => i > 0 && s <= (sizes[i - 1] as number))) {
+    throw new UsageError(`scales must grow from coarse to fine, got ${sizes.join(",")}`);
+  }
+  if (options.scales !== undefined && options.size !== undefined && sizes.at(-1) !== size) {
+    throw new UsageError(`the last scale (${sizes.at(-1)}) must be the output size (${size})`);
+  }
+  const its = options.iterations ?? STYLIZE_DEFAULTS.iterations;
+  const list = Array.isArray(its) ? its : sizes.map(() => its as number);
+  if (list.length !== sizes.length) {
+    throw new UsageError(`${list.length} iteration counts given for ${sizes.length} scales`);
+  }
+  return sizes.map((s, i) => ({ size: s, iterations: positiveInteger("iterations", list[i], 1) }));
+}
+
+/** One optimisation run over one objective, with the divergence checks. */
+async function optimizeOnce(
+  objective: Objective,
+  x0: Float32Array,
+  optimizer: "lbfgs" | "adam",
+  iterations: number,
+  options: StylizeOptions,
+  report: (info: EvaluationInfo, terms: LossTerms) => Promise<void>,
+): Promise<{ result: MinimizeResult; terms: LossTerms }> {
+  let latest: LossTerms | undefined;
+  let bestTerms: LossTerms | undefined;
+  let bestValue = Number.POSITIVE_INFINITY;
+  let evaluation = 0;
+  const f: Differentiable = async (x) => {
+    const e = await objective.evaluate(x);
+    evaluation++;
+    latest = { total: e.total, content: e.content, style: e.style, tv: e.tv };
+    if (e.total < bestValue) {
+      bestValue = e.total;
+      bestTerms = latest;
+    }
+    // A NaN anywhere in the gradient poisons every later step: treat it as a NaN loss.
+    return { value: isFiniteVector(e.gradient) ? e.total : Number.NaN, gradient: e.gradient };
+  };
+  const common = {
+    maxEvaluations: iterations,
+    onEvaluation: (info: EvaluationInfo) => report(info, latest as LossTerms),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  const result =
+    optimizer === "adam"
+      ? await adam(f, x0, {
+          ...common,
+          learningRate: options.learningRate ?? STYLIZE_DEFAULTS.adamLearningRate,
+        })
+      : await lbfgs(f, x0, {
+          ...common,
+          learningRate: options.learningRate ?? STYLIZE_DEFAULTS.lbfgsLearningRate,
+          historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
+          lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
+        });
+  if (result.reason === "diverged" || !bestTerms) {
+    throw new DivergedError(
+      `the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. ` +
+        "Try smaller weights, a smaller learning rate or the L-BFGS line search (--line-search strong-wolfe).",
+    );
+  }
+  return { result, terms: bestTerms };
 }

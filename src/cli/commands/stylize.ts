@@ -5,9 +5,9 @@ import { StylegramError, UsageError } from "../../errors.js";
 import { assertNotAnInput } from "../../fsutil/atomic.js";
 import { formatForPath, saveImage } from "../../image/io.js";
 import { type Init, STYLIZE_DEFAULTS } from "../../stylize/options.js";
-import { stylize } from "../../stylize/stylize.js";
+import { planScales, stylize } from "../../stylize/stylize.js";
 import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
-import { oneOf, parseCount, parseNumber } from "../parse.js";
+import { oneOf, parseCount, parseNumber, parseNumbers } from "../parse.js";
 import { ProgressReporter } from "../progress.js";
 
 export const STYLIZE_HELP = `Usage: stylegram CONTENT STYLE [STYLE...] -o OUT [options]
@@ -19,7 +19,10 @@ Output and optimisation:
   -o, --output FILE      the result (required); never one of the inputs
   -f, --force            overwrite OUT (and snapshots) if they exist
   --size N               long edge of the output in pixels (default ${STYLIZE_DEFAULTS.size})
-  --iterations N         loss evaluations (default ${STYLIZE_DEFAULTS.iterations})
+  --iterations N[,N...]  loss evaluations (default ${STYLIZE_DEFAULTS.iterations}); with --scales, per scale
+  --scales S,S,...       coarse-to-fine: optimise at these long edges in turn, each from
+                         the previous result upsampled; the last is the output size
+                         (e.g. --scales 256,512 --iterations 200,100)
   --init WHAT            noise, content, style, or an image FILE (default ${STYLIZE_DEFAULTS.init})
   --seed N               seed of the noise for --init noise (default ${STYLIZE_DEFAULTS.seed})
   --optimizer NAME       lbfgs or adam (default ${STYLIZE_DEFAULTS.optimizer})
@@ -71,6 +74,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
       force: { type: "boolean", short: "f" },
       size: { type: "string" },
       iterations: { type: "string" },
+      scales: { type: "string" },
       init: { type: "string" },
       seed: { type: "string" },
       optimizer: { type: "string" },
@@ -99,7 +103,24 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   if (!output) throw new UsageError("give the output file with -o OUT");
   const force = values.force === true;
 
-  const iterations = parseCount("--iterations", values.iterations) ?? STYLIZE_DEFAULTS.iterations;
+  const iterationList = parseNumbers("--iterations", values.iterations);
+  iterationList?.forEach((n) => {
+    parseCount("--iterations", String(n));
+  });
+  const scales = parseNumbers("--scales", values.scales);
+  scales?.forEach((n) => {
+    parseCount("--scales", String(n));
+  });
+  const size = parseCount("--size", values.size);
+  // Validated here, before minutes of work, and the totals known for snapshot names.
+  const plan = planScales({
+    ...(size === undefined ? {} : { size }),
+    ...(scales === undefined ? {} : { scales }),
+    ...(iterationList === undefined
+      ? {}
+      : { iterations: iterationList.length === 1 ? (iterationList[0] as number) : iterationList }),
+  });
+  const iterations = plan.reduce((n, p) => n + p.iterations, 0);
   const saveEvery = parseCount("--save-every", values["save-every"]);
   const seed = parseNumber("--seed", values.seed);
   if (seed !== undefined && !Number.isInteger(seed))
@@ -133,7 +154,6 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const threads = parseCount("--threads", values.threads);
   const learningRate = parseNumber("--learning-rate", values["learning-rate"]);
   const history = parseCount("--history", values.history);
-  const size = parseCount("--size", values.size);
   const styleScale = parseNumber("--style-scale", values["style-scale"]);
   const printEvery = parseCount("--print-every", values["print-every"]) ?? 10;
   const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
@@ -156,9 +176,9 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
       content,
       styles,
       ...objectiveOptions(values),
-      iterations,
+      iterations: plan.map((p) => p.iterations),
+      scales: plan.map((p) => p.size),
       init,
-      ...(size === undefined ? {} : { size }),
       ...(styleScale === undefined ? {} : { styleScale }),
       ...(seed === undefined ? {} : { seed }),
       ...(optimizer === undefined ? {} : { optimizer }),
