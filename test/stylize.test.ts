@@ -7,7 +7,7 @@ import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import type { Progress } from "../src/stylize/options.js";
-import { DivergedError, planScales, stylize } from "../src/stylize/stylize.js";
+import { DivergedError, defaultHistory, planScales, stylize } from "../src/stylize/stylize.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const shared = needsShared();
@@ -130,6 +130,13 @@ describe("stylize", shared, () => {
     const direct: number[] = [];
     await stylize({ ...small(), iterations: 1, onProgress: (p) => void direct.push(p.total) });
     assert.ok((seen[10]?.total as number) < (direct[0] as number), `${seen[10]?.total} vs ${direct[0]}`);
+  });
+
+  test("the default L-BFGS history shrinks for large images to a quarter of the memory", () => {
+    const gib = 2 ** 30;
+    assert.equal(defaultHistory(3 * 512 * 384, 24 * gib), 100);
+    assert.equal(defaultHistory(3 * 2048 * 2048, 24 * gib), 64);
+    assert.equal(defaultHistory(3 * 8192 * 8192, 24 * gib), 5);
   });
 
   test("scale plans are checked", () => {

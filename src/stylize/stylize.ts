@@ -1,3 +1,4 @@
+import os from "node:os";
 import { type ImageSource, resolveImage, resolveWeights } from "../api/inputs.js";
 import { StylegramError, UsageError } from "../errors.js";
 import { keepOriginalColors } from "../image/colors.js";
@@ -187,6 +188,16 @@ export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "it
   return sizes.map((s, i) => ({ size: s, iterations: positiveInteger("iterations", list[i], 1) }));
 }
 
+/**
+ * L-BFGS keeps two float32 images per pair: 100 pairs are 2.4 GB at 1024 px and
+ * 9.6 GB at 2048 px. By default the history gets at most a quarter of the
+ * machine's memory, so that large outputs fit; the user's --history overrides.
+ */
+export function defaultHistory(values: number, totalBytes = os.totalmem()): number {
+  const pairBytes = 2 * values * 4;
+  return Math.max(5, Math.min(STYLIZE_DEFAULTS.historySize, Math.floor((0.25 * totalBytes) / pairBytes)));
+}
+
 /** One optimisation run over one objective, with the divergence checks. */
 async function optimizeOnce(
   objective: Objective,
@@ -225,7 +236,7 @@ async function optimizeOnce(
       : await lbfgs(f, x0, {
           ...common,
           learningRate: options.learningRate ?? STYLIZE_DEFAULTS.lbfgsLearningRate,
-          historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
+          historySize: options.historySize ?? defaultHistory(x0.length),
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
         });
   if (result.reason === "diverged" || !bestTerms) {

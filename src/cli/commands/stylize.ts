@@ -27,7 +27,8 @@ Output and optimisation:
   --seed N               seed of the noise for --init noise (default ${STYLIZE_DEFAULTS.seed})
   --optimizer NAME       lbfgs or adam (default ${STYLIZE_DEFAULTS.optimizer})
   --learning-rate N      L-BFGS step (default ${STYLIZE_DEFAULTS.lbfgsLearningRate}) or Adam step in pixels (default ${STYLIZE_DEFAULTS.adamLearningRate})
-  --history N            L-BFGS history size (default ${STYLIZE_DEFAULTS.historySize})
+  --history N            L-BFGS history size (default ${STYLIZE_DEFAULTS.historySize}, fewer when 100 pairs
+                         would take over a quarter of the memory)
   --line-search NAME     none or strong-wolfe, for L-BFGS (default ${STYLIZE_DEFAULTS.lineSearch})
   --style-scale N        style images at N x the output size (default ${STYLIZE_DEFAULTS.styleScale});
                          smaller values copy smaller strokes
