@@ -190,13 +190,19 @@ export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "it
 
 /**
  * L-BFGS keeps two float32 images per pair: 100 pairs are 2.4 GB at 1024 px and
- * 9.6 GB at 2048 px. By default the history gets at most a quarter of the
- * machine's memory, so that large outputs fit; the user's --history overrides.
+ * 9.6 GB at 2048 px. By default the history gets what the evaluation graph
+ * leaves of 85% of the machine's memory (the graph needs about 4 KiB per pixel,
+ * measured by bench:large: 16.4 GB at 2048 x 2048), at most 100 pairs and at
+ * least 5; the user's --history overrides.
  */
 export function defaultHistory(values: number, totalBytes = os.totalmem()): number {
+  const pixels = values / 3;
   const pairBytes = 2 * values * 4;
-  return Math.max(5, Math.min(STYLIZE_DEFAULTS.historySize, Math.floor((0.25 * totalBytes) / pairBytes)));
+  const budget = 0.85 * totalBytes - GRAPH_BYTES_PER_PIXEL * pixels;
+  return Math.max(5, Math.min(STYLIZE_DEFAULTS.historySize, Math.floor(budget / pairBytes)));
 }
+
+const GRAPH_BYTES_PER_PIXEL = 4096;
 
 /** One optimisation run over one objective, with the divergence checks. */
 async function optimizeOnce(

@@ -28,7 +28,7 @@ Output and optimisation:
   --optimizer NAME       lbfgs or adam (default ${STYLIZE_DEFAULTS.optimizer})
   --learning-rate N      L-BFGS step (default ${STYLIZE_DEFAULTS.lbfgsLearningRate}) or Adam step in pixels (default ${STYLIZE_DEFAULTS.adamLearningRate})
   --history N            L-BFGS history size (default ${STYLIZE_DEFAULTS.historySize}, fewer when 100 pairs
-                         would take over a quarter of the memory)
+                         would not fit beside the graph in memory)
   --line-search NAME     none or strong-wolfe, for L-BFGS (default ${STYLIZE_DEFAULTS.lineSearch})
   --style-scale N        style images at N x the output size (default ${STYLIZE_DEFAULTS.styleScale});
                          smaller values copy smaller strokes
