@@ -11,6 +11,17 @@ import { GOLDEN_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 const shared = needsShared();
 const runCli = (args: string[], env: Record<string, string> = {}) => run(["loss", ...args], env);
 const golden = (f: string) => path.join(GOLDEN_DIR, f);
+/** The golden style and image, with another content image. */
+const withContent = (file: string) => [
+  "--content",
+  file,
+  "--style",
+  path.join(GOLDEN_DIR, "style.png"),
+  "--image",
+  path.join(GOLDEN_DIR, "x.png"),
+  "--weights",
+  WEIGHTS_DIR,
+];
 const base = ["--content", golden("content.png"), "--style", golden("style.png"), "--image", golden("x.png")];
 
 describe("stylegram loss", shared, () => {
@@ -122,34 +133,8 @@ describe("stylegram loss", shared, () => {
         /Unknown option '--colour'/,
         2,
       ],
-      [
-        "missing image",
-        () => [
-          "--content",
-          path.join(tmp, "none.png"),
-          "--style",
-          golden("style.png"),
-          "--image",
-          golden("x.png"),
-          "--weights",
-          WEIGHTS_DIR,
-        ],
-        /image .*none.png does not exist/,
-      ],
-      [
-        "corrupt image",
-        () => [
-          "--content",
-          path.join(tmp, "corrupt.png"),
-          "--style",
-          golden("style.png"),
-          "--image",
-          golden("x.png"),
-          "--weights",
-          WEIGHTS_DIR,
-        ],
-        /cannot read image .*corrupt.png/,
-      ],
+      ["missing image", () => withContent(path.join(tmp, "none.png")), /image .*none.png does not exist/],
+      ["corrupt image", () => withContent(path.join(tmp, "corrupt.png")), /cannot read image .*corrupt.png/],
       [
         "image size differs from the content",
         () => [

@@ -1,5 +1,5 @@
-import type { AttrValue, Graph, Node, Tensor } from "../graph/graph.js";
-import { staticShape } from "../graph/graph.js";
+import type { Graph, Node, Tensor } from "../graph/graph.js";
+import { intsAttr, staticShape } from "../graph/graph.js";
 
 /**
  * A reverse-mode rule: given the node and the gradients of the loss with respect
@@ -20,15 +20,6 @@ export interface NodeView {
   readonly node: Node;
   readonly inputs: readonly Tensor[];
   readonly outputs: readonly Tensor[];
-}
-
-function ints(
-  attrs: Readonly<Record<string, AttrValue>>,
-  key: string,
-  fallback: readonly number[],
-): number[] {
-  const v = attrs[key];
-  return v === undefined ? [...fallback] : [...(v as readonly number[])];
 }
 
 function first(d: readonly (Tensor | undefined)[], op: string): Tensor {
@@ -66,7 +57,7 @@ function reduceRule(mean: boolean): GradRule {
     const xs = staticShape(x);
     const rank = xs.length;
     let axes: number[];
-    if (mean) axes = ints(n.node.attrs, "axes", []);
+    if (mean) axes = intsAttr(n.node.attrs, "axes", []);
     else
       axes = n.inputs[1] && n.inputs[1].name !== "" ? [...(g.intConstants.get(n.inputs[1].name) ?? [])] : [];
     if (axes.length === 0) axes = xs.map((_, i) => i);
@@ -152,7 +143,7 @@ export const gradRules: Record<string, GradRule> = {
 
   Transpose: unary((g, n, dy) => {
     const rank = input(n, 0).shape.length;
-    const perm = ints(
+    const perm = intsAttr(
       n.node.attrs,
       "perm",
       Array.from({ length: rank }, (_, i) => rank - 1 - i),
@@ -218,13 +209,13 @@ export const gradRules: Record<string, GradRule> = {
     const w = input(n, 1);
     const [, , kh, kw] = staticShape(w) as [number, number, number, number];
     const attrs = n.node.attrs;
-    const strides = ints(attrs, "strides", [1, 1]);
-    const dilations = ints(attrs, "dilations", [1, 1]);
+    const strides = intsAttr(attrs, "strides", [1, 1]);
+    const dilations = intsAttr(attrs, "dilations", [1, 1]);
     const group = (attrs.group as number | undefined) ?? 1;
     if (strides.some((s) => s !== 1) || dilations.some((s) => s !== 1) || group !== 1) {
       throw new Error("Conv gradient supports stride 1, dilation 1 and group 1 only");
     }
-    const [pt, pl, pb, pr] = ints(attrs, "pads", [0, 0, 0, 0]) as [number, number, number, number];
+    const [pt, pl, pb, pr] = intsAttr(attrs, "pads", [0, 0, 0, 0]) as [number, number, number, number];
     const swapped = g.op1("Transpose", [w], { perm: [1, 0, 2, 3] });
     const flipped = g.op1("Slice", [
       swapped,
@@ -250,9 +241,9 @@ export const gradRules: Record<string, GradRule> = {
     const attrs = n.node.attrs;
     return [
       g.op1("MaxUnpool", [dy, indices, g.ints(xs)], {
-        kernel_shape: ints(attrs, "kernel_shape", []),
-        strides: ints(attrs, "strides", [1, 1]),
-        pads: ints(attrs, "pads", [0, 0, 0, 0]),
+        kernel_shape: intsAttr(attrs, "kernel_shape", []),
+        strides: intsAttr(attrs, "strides", [1, 1]),
+        pads: intsAttr(attrs, "pads", [0, 0, 0, 0]),
       }),
     ];
   },
@@ -261,9 +252,9 @@ export const gradRules: Record<string, GradRule> = {
   // gets the window's gradient divided by the window size; rows and columns the pooling dropped get 0.
   AveragePool: unary((g, n, dy) => {
     const attrs = n.node.attrs;
-    const [kh, kw] = ints(attrs, "kernel_shape", []) as [number, number];
-    const strides = ints(attrs, "strides", [1, 1]);
-    const pads = ints(attrs, "pads", [0, 0, 0, 0]);
+    const [kh, kw] = intsAttr(attrs, "kernel_shape", []) as [number, number];
+    const strides = intsAttr(attrs, "strides", [1, 1]);
+    const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
     if (strides[0] !== kh || strides[1] !== kw || pads.some((p) => p !== 0)) {
       throw new Error("AveragePool gradient supports kernel = stride without padding only");
     }

@@ -173,3 +173,15 @@ export function staticShape(t: Tensor): number[] {
     return d;
   });
 }
+
+/** An int-list attribute, or `fallback` when the node does not set it. */
+export function intsAttr(
+  attrs: Readonly<Record<string, AttrValue>>,
+  key: string,
+  fallback: readonly number[],
+): number[] {
+  const v = attrs[key];
+  if (v === undefined) return [...fallback];
+  if (!Array.isArray(v)) throw new Error(`attribute ${key} must be a list of ints`);
+  return [...(v as readonly number[])];
+}

@@ -1,4 +1,4 @@
-import type { AttrValue, Dim, DType, Graph, Tensor } from "./graph.js";
+import { type AttrValue, type Dim, type DType, type Graph, intsAttr, type Tensor } from "./graph.js";
 
 export interface ValueSpec {
   shape: Dim[];
@@ -11,17 +11,6 @@ let symbolCounter = 0;
 /** A dimension that cannot be known at build time gets a fresh symbolic name. */
 function unknown(): string {
   return `d${symbolCounter++}`;
-}
-
-function ints(
-  attrs: Readonly<Record<string, AttrValue>>,
-  key: string,
-  fallback: readonly number[],
-): number[] {
-  const v = attrs[key];
-  if (v === undefined) return [...fallback];
-  if (!Array.isArray(v)) throw new Error(`attribute ${key} must be a list of ints`);
-  return [...(v as readonly number[])];
 }
 
 function int(attrs: Readonly<Record<string, AttrValue>>, key: string, fallback: number): number {
@@ -80,10 +69,10 @@ function elementwise(dtype?: DType): Rule {
 function windowed(op: string, withIndices: boolean): Rule {
   return (_g, inputs, attrs) => {
     const x = arg(inputs, 0, op);
-    const k = ints(attrs, "kernel_shape", []);
+    const k = intsAttr(attrs, "kernel_shape", []);
     if (k.length !== 2) throw new Error(`${op}: kernel_shape must have 2 entries`);
-    const strides = ints(attrs, "strides", [1, 1]);
-    const pads = ints(attrs, "pads", [0, 0, 0, 0]);
+    const strides = intsAttr(attrs, "strides", [1, 1]);
+    const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
     const [n, c, h, w] = x.shape;
     const shape: Dim[] = [
       n as Dim,
@@ -105,7 +94,7 @@ function reduce(op: string, axesFromInput: boolean): Rule {
       ? inputs[1] && inputs[1].name !== ""
         ? constInts(g, inputs[1], `${op} axes`)
         : []
-      : ints(attrs, "axes", []);
+      : intsAttr(attrs, "axes", []);
     const axes =
       given.length === 0 ? x.shape.map((_, i) => i) : given.map((a) => (a < 0 ? a + x.shape.length : a));
     const shape: Dim[] = [];
@@ -140,9 +129,9 @@ const rules: Record<string, Rule> = {
   Conv: (_g, inputs, attrs) => {
     const x = arg(inputs, 0, "Conv");
     const w = arg(inputs, 1, "Conv");
-    const strides = ints(attrs, "strides", [1, 1]);
-    const pads = ints(attrs, "pads", [0, 0, 0, 0]);
-    const dil = ints(attrs, "dilations", [1, 1]);
+    const strides = intsAttr(attrs, "strides", [1, 1]);
+    const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
+    const dil = intsAttr(attrs, "dilations", [1, 1]);
     const [n, , h, wd] = x.shape;
     const [m, , kh, kw] = w.shape;
     if (typeof kh !== "number" || typeof kw !== "number")
@@ -184,7 +173,7 @@ const rules: Record<string, Rule> = {
   },
   Transpose: (_g, inputs, attrs) => {
     const x = arg(inputs, 0, "Transpose");
-    const perm = ints(
+    const perm = intsAttr(
       attrs,
       "perm",
       x.shape.map((_, i) => x.shape.length - 1 - i),
