@@ -6,10 +6,10 @@ import { STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 
 Usage:
-  stylegram CONTENT STYLE [STYLE...] -o OUT [options]          stylize a photo
+  stylegram CONTENT STYLE [STYLE...] -o OUT [options]        stylize a photo
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
-  stylegram models fetch|list|verify                            manage the VGG19 weights
-  stylegram help [COMMAND]
+  stylegram models fetch|list|verify                         manage the VGG19 weights
+  stylegram help [COMMAND]                                   help on a command (loss, models)
 
 Run 'stylegram --help' for the stylize options, 'stylegram loss --help' for loss's.`;
 
