@@ -1,4 +1,5 @@
 import { StylegramError } from "../errors.js";
+import { VERSION } from "../version.js";
 import { LOSS_HELP, lossCommand } from "./commands/loss.js";
 import { MODELS_HELP, modelsCommand } from "./commands/models.js";
 import { STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
@@ -10,6 +11,7 @@ Usage:
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
   stylegram models fetch|list|verify                         manage the VGG19 weights
   stylegram help [COMMAND]                                   help on a command (loss, models)
+  stylegram --version                                        the installed version
 
 Run 'stylegram --help' for the stylize options, 'stylegram loss --help' for loss's.`;
 
@@ -30,6 +32,10 @@ export async function main(argv: string[]): Promise<number> {
       case "--help":
       case "-h":
         out(`${HELP}\n\n${STYLIZE_HELP}\n`);
+        return 0;
+      case "--version":
+      case "-v":
+        out(`stylegram ${VERSION}\n`);
         return 0;
       case "loss":
         return await lossCommand(rest, out);
