@@ -1,12 +1,43 @@
 import { UsageError } from "../errors.js";
 
+/** A decimal number as people write it: 12, -5, 0.5, .5, 1e-3; not hex (0x60), binary or "Infinity". */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** A finite number from a flag's text, or a usage error naming the flag. */
 export function parseNumber(flag: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const v = Number(text.trim());
-  if (text.trim() === "" || !Number.isFinite(v))
+  const t = text.trim();
+  const v = Number(t);
+  if (!DECIMAL.test(t) || !Number.isFinite(v))
     throw new UsageError(`${flag} expects a number, got "${text}"`);
   return v;
+}
+
+/**
+ * node's parseArgs refuses `--size -5` as "ambiguous" (the value looks like a
+ * flag). A value that is a number is what the user meant, so it is joined to
+ * its flag (`--size=-5`) and the flag's own check says what is wrong with it.
+ */
+export function joinNegativeValues(argv: readonly string[], valueFlags: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (valueFlags.has(a) && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** The long flags of a parseArgs options table that take a value, as typed: `--size`. */
+export function valueFlags(options: Record<string, { type: string }>): Set<string> {
+  return new Set(
+    Object.entries(options)
+      .filter(([, o]) => o.type === "string")
+      .map(([name]) => `--${name}`),
+  );
 }
 
 /** A positive whole number. */

@@ -12,16 +12,111 @@ export interface LoadOptions {
   exact?: { width: number; height: number };
 }
 
+/** What sharp decodes here (its libvips build has these loaders). */
+const READABLE = "JPEG, PNG, WebP, TIFF, GIF, AVIF/HEIF or SVG";
+
+/** Why a file system call on an input failed, in words, with the fix where there is one. */
+function fileProblem(file: string, e: unknown): StylegramError {
+  const code = (e as { code?: string }).code;
+  const why =
+    code === "ENOENT"
+      ? `image ${file} does not exist`
+      : code === "EACCES" || code === "EPERM"
+        ? `cannot read image ${file}: permission denied (check the file's permissions, e.g. chmod +r)`
+        : code === "EISDIR"
+          ? `image ${file} is a folder, not an image file`
+          : `cannot read image ${file}: ${(e as Error).message}`;
+  return new StylegramError(why, { cause: e });
+}
+
+/**
+ * Checks, without reading it, that an image file can be read: it exists, is a
+ * regular file (a pipe or device would block the read forever), is not empty
+ * and its permissions let us open it. Each failure names the real problem.
+ */
+export function assertImageFile(file: string): fs.Stats {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    throw fileProblem(file, e);
+  }
+  if (stat.isDirectory()) throw new StylegramError(`image ${file} is a folder, not an image file`);
+  if (!stat.isFile()) {
+    throw new StylegramError(
+      `image ${file} is not a regular file (a pipe, socket or device): save the image to a file and give that`,
+    );
+  }
+  if (stat.size === 0) throw new StylegramError(`image ${file} is empty (0 bytes)`);
+  try {
+    fs.accessSync(file, fs.constants.R_OK);
+  } catch (e) {
+    throw fileProblem(file, e);
+  }
+  return stat;
+}
+
+/** The bytes of an image file, or an error that names the real problem (see assertImageFile). */
+function readImageFile(file: string): Buffer {
+  assertImageFile(file);
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw fileProblem(file, e);
+  }
+}
+
+/** sharp's own decoding errors, said in terms of the file and what to do. */
+async function decodeProblem(file: string, bytes: Buffer, e: unknown): Promise<StylegramError> {
+  const message = (e as Error).message;
+  if (/unsupported image format/i.test(message)) {
+    return new StylegramError(
+      `cannot read image ${file}: it is not in a format stylegram reads (${READABLE}), or it is corrupt`,
+      { cause: e },
+    );
+  }
+  if (/pixel limit/i.test(message)) {
+    const meta = await sharp(bytes, { limitInputPixels: false })
+      .metadata()
+      .catch(() => undefined);
+    const size =
+      meta?.width && meta.height
+        ? `${meta.width}x${meta.height} (${((meta.width * meta.height) / 1e6).toFixed(0)} megapixels)`
+        : "larger than";
+    return new StylegramError(
+      `image ${file} is ${size}, over the ${(MAX_INPUT_PIXELS / 1e6).toFixed(0)} megapixels stylegram decodes: ` +
+        "shrink it first (stylegram resizes every input to --size anyway)",
+      { cause: e },
+    );
+  }
+  return new StylegramError(`cannot read image ${file}: ${message} (truncated or corrupt?)`, { cause: e });
+}
+
+/** sharp's default limit on decoded pixels (0x3FFF squared): refuses decompression bombs. */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+/** Width and height of an image file as displayed (EXIF orientation applied), from its header only. */
+export async function imageFileSize(file: string): Promise<{ width: number; height: number }> {
+  const bytes = readImageFile(file);
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    const width = meta.autoOrient?.width ?? meta.width;
+    const height = meta.autoOrient?.height ?? meta.height;
+    if (!width || !height) throw new Error("no size in the header");
+    return { width, height };
+  } catch (e) {
+    throw await decodeProblem(file, bytes, e);
+  }
+}
+
 /**
  * Decodes an image file as 8-bit sRGB: EXIF orientation applied, alpha flattened
  * onto white, 16-bit and greyscale inputs converted.
  */
 export async function loadImage(file: string, options: LoadOptions = {}): Promise<RgbImage> {
-  if (!fs.existsSync(file)) throw new StylegramError(`image ${file} does not exist`);
-  if (fs.statSync(file).isDirectory())
-    throw new StylegramError(`image ${file} is a folder, not an image file`);
+  const bytes = readImageFile(file);
   try {
-    let pipeline = sharp(file, { failOn: "error" })
+    let pipeline = sharp(bytes, { failOn: "error", limitInputPixels: MAX_INPUT_PIXELS })
       .rotate()
       .flatten({ background: "#ffffff" })
       .toColourspace("srgb");
@@ -31,7 +126,7 @@ export async function loadImage(file: string, options: LoadOptions = {}): Promis
         kernel: "lanczos3",
       });
     } else if (options.longEdge !== undefined) {
-      const meta = await sharp(file).rotate().metadata();
+      const meta = await sharp(bytes).rotate().metadata();
       const w = meta.autoOrient?.width ?? meta.width ?? 0;
       const h = meta.autoOrient?.height ?? meta.height ?? 0;
       const scale = options.longEdge / Math.max(w, h);
@@ -51,7 +146,7 @@ export async function loadImage(file: string, options: LoadOptions = {}): Promis
       data: new Uint8Array(data.buffer, data.byteOffset, data.length),
     };
   } catch (e) {
-    throw new StylegramError(`cannot read image ${file}: ${(e as Error).message}`, { cause: e });
+    throw await decodeProblem(file, bytes, e);
   }
 }
 
@@ -89,7 +184,7 @@ export async function encodeImage(img: RgbImage, format: OutputFormat): Promise<
         ? s.jpeg({ quality: 95, chromaSubsampling: "4:4:4" })
         : format === "webp"
           ? s.webp({ quality: 95 })
-          : s.tiff();
+          : s.tiff({ compression: "lzw" }); // lossless, as TIFF users expect (sharp's default is JPEG)
   return new Uint8Array(await encoded.toBuffer());
 }
 

@@ -14,7 +14,8 @@ export function checkImageSize(
   const min = minimumSize(layers);
   if (img.width < min || img.height < min) {
     throw new StylegramError(
-      `${what} is ${img.width}x${img.height}, too small for layer ${deepest(layers)}: it needs at least ${min}x${min} pixels`,
+      `${what} is ${img.width}x${img.height}, too small for layer ${deepest(layers)}: it needs at least ${min}x${min} pixels. ` +
+        "Use a larger image, or layers that stop earlier (--content-layers, --style-layers)",
     );
   }
 }
