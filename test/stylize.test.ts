@@ -6,8 +6,10 @@ import type { RgbImage } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
+import { resolveObjective } from "../src/objective/options.js";
 import type { Progress } from "../src/stylize/options.js";
-import { DivergedError, defaultHistory, planScales, stylize } from "../src/stylize/stylize.js";
+import { preflight } from "../src/stylize/preflight.js";
+import { DivergedError, planScales, stylize } from "../src/stylize/stylize.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const shared = needsShared();
@@ -132,12 +134,39 @@ describe("stylize", shared, () => {
     assert.ok((seen[10]?.total as number) < (direct[0] as number), `${seen[10]?.total} vs ${direct[0]}`);
   });
 
-  test("the default L-BFGS history shrinks for large images to what the graph leaves of the memory", () => {
+  test("the default L-BFGS history shrinks to what the memory leaves, and a run that cannot fit is refused", async () => {
     const gib = 2 ** 30;
-    assert.equal(defaultHistory(3 * 512 * 384, 24 * gib), 100);
-    // 0.85 * 24 GiB - 4 KiB * 2048^2 = 4.4 GiB, over 96 MiB a pair
-    assert.equal(defaultHistory(3 * 2048 * 2048, 24 * gib), 46);
-    assert.equal(defaultHistory(3 * 8192 * 8192, 24 * gib), 5);
+    const image = (w: number, h: number) => ({ width: w, height: h, data: new Uint8Array(w * h * 3) });
+    const check = (size: number, maxMemory: number, historySize?: number) =>
+      preflight({
+        content: image(400, 400),
+        styles: [image(300, 300)],
+        sizes: [size],
+        styleScale: 1,
+        objective: resolveObjective({}, 1),
+        optimizer: "lbfgs",
+        historySize,
+        maxMemory,
+      });
+    assert.equal((await check(512, 24 * gib)).scales[0]?.historySize, 100);
+    const big = (await check(2048, 24 * gib)).scales[0];
+    // Each pair is two float32 images of 2048 x 2048 x 3 (101 MB): what the graph leaves of 24 GiB.
+    assert.ok(big && big.historySize > 5 && big.historySize < 100, String(big?.historySize));
+    assert.ok(big && big.peakBytes <= 24 * gib);
+    assert.equal((await check(2048, 64 * gib)).scales[0]?.historySize, 100);
+    await assert.rejects(
+      check(6000, 24 * gib),
+      /needs about [\d.]+ GB of memory, but 25.8 GB is available \(max memory\): the largest size that fits is \d+ \(--size \d+\)/,
+    );
+    // The largest size it names does fit, and one more pixel does not.
+    const refused = await check(6000, 24 * gib).catch((e: Error) => e.message);
+    const largest = Number(/--size (\d+)/.exec(String(refused))?.[1]);
+    await check(largest, 24 * gib);
+    await assert.rejects(check(largest + 1, 24 * gib), /needs about/);
+    await assert.rejects(
+      check(512, 2 * gib, 1000),
+      /with 1000 L-BFGS pairs \(a smaller --history needs less\)/,
+    );
   });
 
   test("scale plans are checked", () => {
@@ -161,7 +190,10 @@ describe("stylize", shared, () => {
   test("nonsense options are refused before any work", async () => {
     await assert.rejects(stylize({ ...small(), size: 0 }), /size must be a whole number >= 1/);
     await assert.rejects(stylize({ ...small(), iterations: 2.5 }), /iterations must be a whole number/);
-    await assert.rejects(stylize({ ...small(), styleScale: -1 }), /style scale must be a number > 0/);
+    await assert.rejects(
+      stylize({ ...small(), styleScale: -1 }),
+      /styleScale must be a finite number > 0, got -1/,
+    );
     await assert.rejects(stylize({ ...small(), styles: [] }), /at least one style image/);
     await assert.rejects(stylize({ ...small(), size: 8 }), /too small for layer relu5_1/);
   });

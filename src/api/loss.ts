@@ -1,8 +1,9 @@
-import { StylegramError } from "../errors.js";
+import { StylegramError, UsageError } from "../errors.js";
 import { toNetworkInput } from "../image/image.js";
 import type { VggWeights } from "../network/weights.js";
 import { type Evaluation, Objective } from "../objective/objective.js";
 import type { ObjectiveOptions } from "../objective/options.js";
+import { imageValue, knownKeys, listOf, nonEmptyString, wholeNumber } from "../validate.js";
 import { type ImageSource, resolveImage, resolveWeights } from "./inputs.js";
 
 export interface LossRequest {
@@ -22,13 +23,14 @@ export interface LossRequest {
  * with reference.py's.
  */
 export async function computeLoss(req: LossRequest): Promise<Evaluation> {
+  validateLossRequest(req);
   const weights = await resolveWeights(req.weights);
   const [content, image, ...styles] = await Promise.all([
     resolveImage(req.content),
     resolveImage(req.image),
     ...req.styles.map((s) => resolveImage(s)),
   ]);
-  if (!content || !image) throw new Error("unreachable");
+  if (!content || !image) throw new StylegramError("the content image and the image are required");
   if (image.width !== content.width || image.height !== content.height) {
     throw new StylegramError(
       `the image is ${image.width}x${image.height} but the content image is ${content.width}x${content.height}: ` +
@@ -47,4 +49,20 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
   } finally {
     await objective.release();
   }
+}
+
+/** Every field of a loss request checked for type, naming the field (JavaScript callers can pass anything). */
+function validateLossRequest(req: LossRequest): void {
+  if (typeof req !== "object" || req === null) throw new UsageError("computeLoss() takes a request object");
+  knownKeys("computeLoss()", req, ["content", "styles", "image", "options", "weights", "threads"]);
+  if (req.content === undefined) throw new UsageError("content is required: a file path or an RgbImage");
+  imageValue("content", req.content);
+  if (req.image === undefined) throw new UsageError("image is required: the image whose loss is computed");
+  imageValue("image", req.image);
+  listOf("styles", req.styles, imageValue);
+  if (req.options !== undefined && (typeof req.options !== "object" || req.options === null)) {
+    throw new UsageError("options must be an object of objective options");
+  }
+  if (typeof req.weights === "string") nonEmptyString("weights", req.weights);
+  if (req.threads !== undefined) wholeNumber("threads", req.threads, 1);
 }

@@ -45,3 +45,13 @@ export async function loadWeightsFrom(
     `weights file ${p} is neither HDF5 (Keras) nor .safetensors: cannot tell how to read it`,
   );
 }
+
+/**
+ * Whether loading weights from `p` reads HDF5 (and so loads h5wasm, which costs
+ * memory): Keras files and the cache do; the manifest and safetensors do not.
+ */
+export function readsHdf5(p: string | undefined): boolean {
+  if (p === undefined || p === "") return true;
+  if (p.endsWith(".safetensors")) return false;
+  return !fs.existsSync(path.join(p, "manifest.json"));
+}

@@ -2,6 +2,7 @@ import { DEFAULTS } from "../defaults.js";
 import { UsageError } from "../errors.js";
 import { parseLayer } from "../network/layers.js";
 import type { Pooling } from "../network/vgg19.js";
+import { finiteNumber, listOf, oneOfValues } from "../validate.js";
 
 /** What the objective is made of; every field is optional and falls back to DEFAULTS. */
 export interface ObjectiveOptions {
@@ -34,10 +35,22 @@ export interface ResolvedObjective {
   styleBlend: number[];
 }
 
-function nonNegative(name: string, v: number): number {
-  if (!Number.isFinite(v) || v < 0) throw new UsageError(`${name} must be a finite number >= 0, got ${v}`);
-  return v;
+function nonNegative(name: string, v: unknown): number {
+  return finiteNumber(name, v, { atLeast: 0 });
 }
+
+/** The option names of ObjectiveOptions, for the checks of the options objects that extend it. */
+export const OBJECTIVE_OPTION_KEYS = [
+  "contentLayers",
+  "contentLayerWeights",
+  "styleLayers",
+  "styleLayerWeights",
+  "contentWeight",
+  "styleWeight",
+  "tvWeight",
+  "pooling",
+  "styleBlend",
+] as const;
 
 /** Relative weights normalised to sum 1, or equal weights when none are given. */
 export function normaliseWeights(
@@ -45,20 +58,24 @@ export function normaliseWeights(
   weights: readonly number[] | undefined,
   count: number,
 ): number[] {
-  if (weights === undefined || weights.length === 0) return Array.from({ length: count }, () => 1 / count);
+  if (weights === undefined) return Array.from({ length: count }, () => 1 / count);
+  listOf(what, weights, (n, w) => nonNegative(n, w));
+  if (weights.length === 0) return Array.from({ length: count }, () => 1 / count);
   if (weights.length !== count) {
     throw new UsageError(`${what}: ${weights.length} weights given for ${count} entries`);
   }
-  weights.forEach((w) => {
-    nonNegative(what, w);
-  });
   const sum = weights.reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new UsageError(`${what} must not all be zero`);
   return weights.map((w) => w / sum);
 }
 
-function layers(what: string, specs: readonly string[]): string[] {
-  const out = specs.map(parseLayer);
+function layers(what: string, specs: unknown): string[] {
+  const out = listOf(what, specs, (name, l) => {
+    if (typeof l === "number" && Number.isInteger(l)) return parseLayer(String(l));
+    if (typeof l !== "string")
+      throw new UsageError(`${name} must be a layer name such as "relu4_2", got ${JSON.stringify(l)}`);
+    return parseLayer(l);
+  });
   const dup = out.find((l, i) => out.indexOf(l) !== i);
   if (dup) throw new UsageError(`${what} names ${dup} twice`);
   return out;
@@ -67,9 +84,7 @@ function layers(what: string, specs: readonly string[]): string[] {
 export function resolveObjective(options: ObjectiveOptions, styleCount: number): ResolvedObjective {
   const contentLayers = layers("content layers", options.contentLayers ?? DEFAULTS.contentLayers);
   const styleLayers = layers("style layers", options.styleLayers ?? DEFAULTS.styleLayers);
-  const pooling = options.pooling ?? DEFAULTS.pooling;
-  if (pooling !== "max" && pooling !== "avg")
-    throw new UsageError(`pooling must be max or avg, got ${pooling}`);
+  const pooling = oneOfValues("pooling", options.pooling ?? DEFAULTS.pooling, ["max", "avg"] as const);
   if (styleLayers.length > 0 && styleCount < 1)
     throw new UsageError("style layers are set but no style image is given");
   return {

@@ -12,6 +12,15 @@ export function defaultThreads(): number {
   return Math.max(1, os.availableParallelism());
 }
 
+/**
+ * The threads onnxruntime gets for a request: more than the cores only adds
+ * contention (measured: --threads 1000 turned seconds into minutes), so the
+ * request is capped at the cores this process may use.
+ */
+export function effectiveThreads(requested: number | undefined): number {
+  return requested === undefined ? defaultThreads() : Math.max(1, Math.min(requested, defaultThreads()));
+}
+
 /** A compiled graph, run on onnxruntime's CPU backend. */
 export class CompiledGraph {
   private constructor(
@@ -23,7 +32,7 @@ export class CompiledGraph {
     const bytes = toOnnx(g);
     const session = await ort.InferenceSession.create(bytes, {
       executionProviders: ["cpu"],
-      intraOpNumThreads: options.threads ?? defaultThreads(),
+      intraOpNumThreads: effectiveThreads(options.threads),
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",

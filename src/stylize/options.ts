@@ -2,7 +2,18 @@ import type { ImageSource } from "../api/inputs.js";
 import { UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
 import type { VggWeights } from "../network/weights.js";
-import type { ObjectiveOptions } from "../objective/options.js";
+import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
+import {
+  booleanValue,
+  finiteNumber,
+  functionValue,
+  imageValue,
+  knownKeys,
+  listOf,
+  nonEmptyString,
+  oneOfValues,
+  wholeNumber,
+} from "../validate.js";
 
 /** Defaults of stylize() and the CLI: see the README for how they were chosen. */
 export const STYLIZE_DEFAULTS = {
@@ -37,6 +48,19 @@ export interface Progress {
   height: number;
 }
 
+/** A step of the set-up before the first iteration, so that no run sits silent. */
+export interface Stage {
+  stage: "weights" | "objective";
+  /** For "objective": the scale being prepared (1-based, of `scales`) and its size. */
+  scale?: number;
+  scales?: number;
+  width?: number;
+  height?: number;
+  /** For "objective": the estimated peak memory of this scale, and what was available at the start. */
+  estimatedBytes?: number;
+  availableBytes?: number;
+}
+
 export interface StylizeOptions extends ObjectiveOptions {
   content: ImageSource;
   /** One or more style images; blended by `styleBlend`. */
@@ -68,6 +92,10 @@ export interface StylizeOptions extends ObjectiveOptions {
   /** Weights folder, loaded weights, or undefined for $STYLEGRAM_WEIGHTS. */
   weights?: string | VggWeights;
   threads?: number;
+  /** Memory the run may use, in bytes (default: what the system has available); checked before any work. */
+  maxMemory?: number;
+  /** Called at each set-up step (loading the weights, preparing each scale's objective). */
+  onStage?: (s: Stage) => void;
   /** Called after every evaluation. */
   onProgress?: (p: Progress) => void | Promise<void>;
   /** Called with the best image so far every `snapshotEvery` iterations. */
@@ -78,15 +106,86 @@ export interface StylizeOptions extends ObjectiveOptions {
 }
 
 export function positiveInteger(name: string, v: number | undefined, fallback: number): number {
-  const value = v ?? fallback;
-  if (!Number.isInteger(value) || value < 1)
-    throw new UsageError(`${name} must be a whole number >= 1, got ${value}`);
-  return value;
+  return wholeNumber(name, v ?? fallback, 1);
 }
 
 export function positiveNumber(name: string, v: number | undefined, fallback: number): number {
-  const value = v ?? fallback;
-  if (!Number.isFinite(value) || value <= 0)
-    throw new UsageError(`${name} must be a number > 0, got ${value}`);
-  return value;
+  return finiteNumber(name, v ?? fallback, { above: 0 });
+}
+
+const STYLIZE_KEYS = [
+  ...OBJECTIVE_OPTION_KEYS,
+  "content",
+  "styles",
+  "size",
+  "styleScale",
+  "init",
+  "seed",
+  "iterations",
+  "scales",
+  "optimizer",
+  "learningRate",
+  "historySize",
+  "lineSearch",
+  "originalColors",
+  "weights",
+  "threads",
+  "maxMemory",
+  "onStage",
+  "onProgress",
+  "onSnapshot",
+  "snapshotEvery",
+  "signal",
+] as const;
+
+/**
+ * Checks every option of stylize() for type and range, naming the option; the
+ * objective's own options are checked when they are resolved. JavaScript callers
+ * and JSON requests can pass anything, so nothing here trusts the types.
+ */
+export function validateStylizeOptions(o: StylizeOptions): void {
+  if (typeof o !== "object" || o === null) throw new UsageError("stylize() takes an options object");
+  knownKeys("stylize()", o, STYLIZE_KEYS);
+  if (o.content === undefined)
+    throw new UsageError("content is required: a photo's file path or an RgbImage");
+  imageValue("content", o.content);
+  listOf("styles", o.styles, imageValue);
+  if (o.styles.length === 0) throw new UsageError("styles must name at least one style image");
+  const opt = <T>(v: T | undefined, check: (v: T) => void) => {
+    if (v !== undefined) check(v);
+  };
+  opt(o.size, (v) => wholeNumber("size", v, 1));
+  opt(o.styleScale, (v) => finiteNumber("styleScale", v, { above: 0 }));
+  opt(o.init, (v) => {
+    if (typeof v === "object" && v !== null && !Array.isArray(v) && "image" in v)
+      imageValue("init.image", v.image);
+    else oneOfValues("init", v, ["noise", "content", "style"] as const);
+  });
+  opt(o.seed, (v) => wholeNumber("seed", v, Number.MIN_SAFE_INTEGER));
+  opt(o.iterations, (v) => {
+    if (Array.isArray(v)) listOf("iterations", v, (n, x) => wholeNumber(n, x, 1));
+    else wholeNumber("iterations", v, 1);
+  });
+  opt(o.scales, (v) => listOf("scales", v, (n, x) => wholeNumber(n, x, 1)));
+  opt(o.optimizer, (v) => oneOfValues("optimizer", v, ["lbfgs", "adam"] as const));
+  opt(o.learningRate, (v) => finiteNumber("learningRate", v, { above: 0 }));
+  opt(o.historySize, (v) => wholeNumber("historySize", v, 1));
+  opt(o.lineSearch, (v) => oneOfValues("lineSearch", v, ["none", "strong-wolfe"] as const));
+  opt(o.originalColors, (v) => booleanValue("originalColors", v));
+  opt(o.weights, (v) => {
+    if (typeof v === "string") nonEmptyString("weights", v);
+    else if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      throw new UsageError("weights must be a weights path or loaded VggWeights");
+    }
+  });
+  opt(o.threads, (v) => wholeNumber("threads", v, 1));
+  opt(o.maxMemory, (v) => finiteNumber("maxMemory", v, { above: 0 }));
+  opt(o.onStage, (v) => functionValue("onStage", v));
+  opt(o.onProgress, (v) => functionValue("onProgress", v));
+  opt(o.onSnapshot, (v) => functionValue("onSnapshot", v));
+  opt(o.snapshotEvery, (v) => wholeNumber("snapshotEvery", v, 1));
+  opt(o.signal, (v) => {
+    if (!(v instanceof AbortSignal))
+      throw new UsageError("signal must be an AbortSignal (from an AbortController)");
+  });
 }

@@ -1,10 +1,11 @@
-import os from "node:os";
 import { type ImageSource, resolveImage, resolveWeights } from "../api/inputs.js";
 import { StylegramError, UsageError } from "../errors.js";
 import { keepOriginalColors } from "../image/colors.js";
 import { fromNetworkInput, type RgbImage, toNetworkInput } from "../image/image.js";
 import { loadImage, resizeImage } from "../image/io.js";
+import { readsHdf5 } from "../network/load.js";
 import { type LossTerms, Objective } from "../objective/objective.js";
+import { resolveObjective } from "../objective/options.js";
 import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult, StopReason } from "../optim/types.js";
@@ -16,7 +17,9 @@ import {
   positiveNumber,
   STYLIZE_DEFAULTS,
   type StylizeOptions,
+  validateStylizeOptions,
 } from "./options.js";
+import { preflight } from "./preflight.js";
 
 export interface StylizeResult {
   image: RgbImage;
@@ -30,6 +33,13 @@ export interface StylizeResult {
 
 /** The optimisation left the realm of numbers; nothing it produced is worth saving. */
 export class DivergedError extends StylegramError {}
+
+/** The signal stopped the run before its first iteration: there is no picture to return. */
+export class StoppedBeforeStartError extends StylegramError {
+  constructor() {
+    super("stopped before the first iteration: there is no picture to save yet");
+  }
+}
 
 /** Noise of this standard deviation (pixel units) around the mean image, as the reference implementations use. */
 const NOISE_STD = 0.001 * 255;
@@ -63,18 +73,31 @@ async function initialImage(
  * objective once for the output size, then minimises it over the pixels.
  */
 export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
+  validateStylizeOptions(options);
   const plan = planScales(options);
-  const styleScale = positiveNumber("style scale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
+  const styleScale = positiveNumber("styleScale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
   const seed = options.seed ?? STYLIZE_DEFAULTS.seed;
-  if (!Number.isInteger(seed)) throw new UsageError(`seed must be a whole number, got ${seed}`);
   const snapshotEvery =
     options.snapshotEvery === undefined
       ? undefined
-      : positiveInteger("snapshot interval", options.snapshotEvery, 1);
-  if (options.styles.length === 0) throw new UsageError("at least one style image is needed");
+      : positiveInteger("snapshotEvery", options.snapshotEvery, 1);
   const optimizer = options.optimizer ?? STYLIZE_DEFAULTS.optimizer;
-  if (optimizer !== "lbfgs" && optimizer !== "adam")
-    throw new UsageError(`optimizer must be lbfgs or adam, got ${optimizer}`);
+  // Sizes and memory are checked from the images' headers, before the weights are read.
+  const checked = await preflight({
+    content: options.content,
+    styles: options.styles,
+    sizes: plan.map((p) => p.size),
+    styleScale,
+    objective: resolveObjective(options, options.styles.length),
+    optimizer,
+    historySize: options.historySize,
+    maxMemory: options.maxMemory,
+    hdf5Weights:
+      typeof options.weights !== "object" && readsHdf5(options.weights ?? process.env.STYLEGRAM_WEIGHTS),
+  });
+  const stopped = () => options.signal?.aborted === true;
+  if (stopped()) throw new StoppedBeforeStartError();
+  options.onStage?.({ stage: "weights" });
   const weights = await resolveWeights(options.weights);
   const totalIterations = plan.reduce((n, p) => n + p.iterations, 0);
 
@@ -83,6 +106,17 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   let x: Float32Array | undefined;
   let last: { result: MinimizeResult; terms: LossTerms; content: RgbImage } | undefined;
   for (const [k, scale] of plan.entries()) {
+    if (stopped()) break;
+    const check = checked.scales[k] as (typeof checked.scales)[number];
+    options.onStage?.({
+      stage: "objective",
+      scale: k + 1,
+      scales: plan.length,
+      width: check.width,
+      height: check.height,
+      estimatedBytes: check.peakBytes,
+      availableBytes: checked.available,
+    });
     const content = await resolveImage(options.content, { longEdge: scale.size });
     const styleSize = Math.max(1, Math.round(scale.size * styleScale));
     const styles = await Promise.all(options.styles.map((st) => resolveImage(st, { longEdge: styleSize })));
@@ -114,12 +148,15 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       ...(options.threads === undefined ? {} : { runtime: { threads: options.threads } }),
     });
     try {
+      // A stop during the set-up of the first scale leaves nothing to return.
+      if (stopped() && last === undefined) throw new StoppedBeforeStartError();
+      if (stopped()) break;
       const outcome = await optimizeOnce(
         objective,
         x0,
         optimizer,
         scale.iterations,
-        options,
+        { ...options, historySize: check.historySize },
         async (info, t) => {
           const iteration = done + info.evaluation;
           await options.onProgress?.({
@@ -148,7 +185,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       await objective.release();
     }
   }
-  if (!last) throw new StylegramError("no scale was optimised");
+  if (!last) throw new StoppedBeforeStartError();
   const img = fromNetworkInput(last.result.x, last.content.width, last.content.height);
   return {
     image: options.originalColors ? keepOriginalColors(img, last.content) : img,
@@ -188,22 +225,6 @@ export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "it
   return sizes.map((s, i) => ({ size: s, iterations: positiveInteger("iterations", list[i], 1) }));
 }
 
-/**
- * L-BFGS keeps two float32 images per pair: 100 pairs are 2.4 GB at 1024 px and
- * 9.6 GB at 2048 px. By default the history gets what the evaluation graph
- * leaves of 85% of the machine's memory (the graph needs about 4 KiB per pixel,
- * measured by bench:large: 16.4 GB at 2048 x 2048), at most 100 pairs and at
- * least 5; the user's --history overrides.
- */
-export function defaultHistory(values: number, totalBytes = os.totalmem()): number {
-  const pixels = values / 3;
-  const pairBytes = 2 * values * 4;
-  const budget = 0.85 * totalBytes - GRAPH_BYTES_PER_PIXEL * pixels;
-  return Math.max(5, Math.min(STYLIZE_DEFAULTS.historySize, Math.floor(budget / pairBytes)));
-}
-
-const GRAPH_BYTES_PER_PIXEL = 4096;
-
 /** One optimisation run over one objective, with the divergence checks. */
 async function optimizeOnce(
   objective: Objective,
@@ -242,7 +263,7 @@ async function optimizeOnce(
       : await lbfgs(f, x0, {
           ...common,
           learningRate: options.learningRate ?? STYLIZE_DEFAULTS.lbfgsLearningRate,
-          historySize: options.historySize ?? defaultHistory(x0.length),
+          historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
         });
   if (result.reason === "diverged" || !bestTerms) {

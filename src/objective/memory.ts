@@ -1,0 +1,61 @@
+import os from "node:os";
+import { CONV_LAYERS, channelsOf, deepest, featureSize, RELU_LAYERS } from "../network/layers.js";
+
+/**
+ * Peak memory of the objective, from the sizes of the graph's tensors.
+ *
+ * The graph keeps every ReLU output of the network up to the deepest layer used
+ * (the backward pass needs them), and its backward pass and onnxruntime's
+ * blocked-layout copies cost a fixed multiple of that. Both constants were
+ * fitted to the peak RSS that `npm run bench:large` measures for one
+ * evaluation (256 to 2048 px, default layers; see the README's memory table):
+ * the process itself, onnxruntime and the float32 weights take BASE_BYTES, and
+ * the graph ACTIVATION_FACTOR times the bytes of its activations. The fit is
+ * the upper envelope of the measurements (within +6% of each, never below by
+ * more than 1%): a run that the check lets through must not be killed.
+ */
+export const BASE_BYTES = 500e6;
+export const ACTIVATION_FACTOR = 3.4;
+/** Reading Keras' HDF5 weights loads h5wasm, which was measured to add this much to the peak. */
+export const HDF5_READER_BYTES = 550 * 2 ** 20;
+/** The forward-only graph that computes the style targets holds fewer copies of each activation. */
+export const FORWARD_FACTOR = 1.5;
+
+/** Bytes of the ReLU outputs of VGG19 up to `layers`' deepest, for a width x height input. */
+export function activationBytes(width: number, height: number, layers: readonly string[]): number {
+  if (layers.length === 0) return 0;
+  const last = RELU_LAYERS.indexOf(deepest(layers));
+  let bytes = 0;
+  for (const conv of CONV_LAYERS.slice(0, last + 1)) {
+    const relu = `relu${conv.slice(4)}`;
+    const [h, w] = featureSize(height, width, relu);
+    bytes += 4 * channelsOf(relu) * h * w;
+  }
+  return bytes;
+}
+
+/** Estimated peak bytes of evaluating the objective (forward and gradient) at width x height. */
+export function objectiveBytes(width: number, height: number, layers: readonly string[]): number {
+  return BASE_BYTES + ACTIVATION_FACTOR * activationBytes(width, height, layers);
+}
+
+/** Estimated peak bytes of the forward-only pass that computes a style image's targets. */
+export function targetBytes(width: number, height: number, layers: readonly string[]): number {
+  return BASE_BYTES + FORWARD_FACTOR * activationBytes(width, height, layers);
+}
+
+/**
+ * Memory this process can still use: what the system reports available, and
+ * no more than a container's limit (cgroup) leaves.
+ */
+export function availableMemory(): number {
+  const free = os.freemem();
+  const limit = process.constrainedMemory?.() ?? 0;
+  const inContainer = limit > 0 && limit < os.totalmem();
+  return inContainer ? Math.min(free, limit - process.memoryUsage.rss()) : free;
+}
+
+/** Bytes as a person reads them: 1.4 GB, 820 MB. */
+export function formatBytes(bytes: number): string {
+  return bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${Math.round(bytes / 1e6)} MB`;
+}

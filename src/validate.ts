@@ -1,0 +1,112 @@
+import { UsageError } from "./errors.js";
+
+/**
+ * Checks of the library's public options. A JavaScript caller (or a JSON
+ * request) can pass anything, so each check names the option, what it must be
+ * and what it got, as a UsageError: no TypeError or RangeError escapes the API.
+ */
+
+/** What a value is, for an error message: `the string "128"`, `-1`, `undefined`, `an object`. */
+export function describeValue(v: unknown): string {
+  if (typeof v === "string")
+    return `the string ${JSON.stringify(v.length > 60 ? `${v.slice(0, 57)}...` : v)}`;
+  if (typeof v === "number" || typeof v === "boolean" || v === undefined || v === null) return String(v);
+  if (typeof v === "bigint") return `the bigint ${v}n`;
+  if (typeof v === "function") return "a function";
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return `an object`;
+}
+
+function fail(name: string, must: string, v: unknown): never {
+  throw new UsageError(`${name} must be ${must}, got ${describeValue(v)}`);
+}
+
+export function wholeNumber(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    fail(
+      name,
+      max === Number.MAX_SAFE_INTEGER ? `a whole number >= ${min}` : `a whole number from ${min} to ${max}`,
+      v,
+    );
+  }
+  return v;
+}
+
+/** A finite number, > `above` (exclusive) or >= `atLeast`. */
+export function finiteNumber(
+  name: string,
+  v: unknown,
+  bound: { above?: number; atLeast?: number } = {},
+): number {
+  const ok =
+    typeof v === "number" &&
+    Number.isFinite(v) &&
+    (bound.above === undefined || v > bound.above) &&
+    (bound.atLeast === undefined || v >= bound.atLeast);
+  if (!ok) {
+    const range =
+      bound.above !== undefined
+        ? ` > ${bound.above}`
+        : bound.atLeast !== undefined
+          ? ` >= ${bound.atLeast}`
+          : "";
+    fail(name, `a finite number${range}`, v);
+  }
+  return v as number;
+}
+
+export function oneOfValues<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
+  if (typeof v !== "string" || !allowed.includes(v as T))
+    fail(name, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`, v);
+  return v as T;
+}
+
+export function booleanValue(name: string, v: unknown): boolean {
+  if (typeof v !== "boolean") fail(name, "true or false", v);
+  return v as boolean;
+}
+
+export function functionValue(name: string, v: unknown): void {
+  if (typeof v !== "function") fail(name, "a function", v);
+}
+
+export function listOf<T>(name: string, v: unknown, item: (name: string, x: unknown) => T): T[] {
+  if (!Array.isArray(v)) fail(name, "a list (array)", v);
+  return (v as unknown[]).map((x, i) => item(`${name}[${i}]`, x));
+}
+
+/** A non-empty string, such as a path. */
+export function nonEmptyString(name: string, v: unknown): string {
+  if (typeof v !== "string" || v.trim() === "") fail(name, "a non-empty string", v);
+  return v as string;
+}
+
+/** An image: a file path, or { width, height, data } with 3 bytes per pixel. */
+export function imageValue(name: string, v: unknown): void {
+  if (typeof v === "string") {
+    nonEmptyString(name, v);
+    return;
+  }
+  const img = v as { width?: unknown; height?: unknown; data?: unknown } | null;
+  if (typeof img !== "object" || img === null || Array.isArray(img)) {
+    fail(name, "an image file path or an RgbImage { width, height, data }", v);
+  }
+  const width = wholeNumber(`${name}.width`, img.width, 1);
+  const height = wholeNumber(`${name}.height`, img.height, 1);
+  if (!(img.data instanceof Uint8Array) || img.data.length !== width * height * 3) {
+    throw new UsageError(
+      `${name}.data must be a Uint8Array of width x height x 3 = ${width * height * 3} bytes (RGB), got ${
+        img.data instanceof Uint8Array ? `${img.data.length} bytes` : describeValue(img.data)
+      }`,
+    );
+  }
+}
+
+/** Refuses keys an options object does not have: a misspelt option would otherwise be ignored silently. */
+export function knownKeys(what: string, options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const close = known.find((k) => k.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
+    throw new UsageError(`${what} has no option "${key}"${close ? ` (did you mean "${close}"?)` : ""}`);
+  }
+}
