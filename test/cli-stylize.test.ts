@@ -101,7 +101,7 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
     });
     const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
     assert.equal(code, 130, stderr);
-    assert.match(stderr, /stopping: saving the best image so far/);
+    assert.match(stderr, /stopping \(Ctrl-C\): saving the best image so far/);
     const meta = await sharp(out).metadata();
     assert.equal(meta.width, 64);
   });

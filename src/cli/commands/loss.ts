@@ -1,9 +1,9 @@
 import { parseArgs } from "node:util";
 import { computeLoss } from "../../api/loss.js";
 import { UsageError } from "../../errors.js";
-import { assertNotAnInput, writeFileAtomic } from "../../fsutil/atomic.js";
+import { assertNotAnInput, checkWritable, writeFileAtomic } from "../../fsutil/atomic.js";
 import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
-import { parseCount } from "../parse.js";
+import { joinNegativeValues, parseCount, valueFlags } from "../parse.js";
 
 export const LOSS_HELP = `Usage: stylegram loss --content C --style S [--style S2 ...] --image X [options]
 
@@ -18,22 +18,26 @@ size (no resizing): X must have C's size, S may have any size.
   --image FILE          the image to evaluate
   --grad-out FILE       also write d(total)/d(pixels) as raw little-endian
                         float32, NCHW 1x3xHxW, in the 0..255 pixel space
+  -f, --force           overwrite the --grad-out file if it exists
 ${OBJECTIVE_HELP}
 
 Example:
   stylegram loss --content photo.jpg --style painting.jpg --image result.png`;
 
+const LOSS_FLAGS = {
+  content: { type: "string" },
+  style: { type: "string", multiple: true },
+  image: { type: "string" },
+  "grad-out": { type: "string" },
+  force: { type: "boolean", short: "f" },
+  help: { type: "boolean", short: "h" },
+  ...OBJECTIVE_FLAGS,
+} as const;
+
 export async function lossCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      content: { type: "string" },
-      style: { type: "string", multiple: true },
-      image: { type: "string" },
-      "grad-out": { type: "string" },
-      help: { type: "boolean", short: "h" },
-      ...OBJECTIVE_FLAGS,
-    },
+    args: joinNegativeValues(argv, valueFlags(LOSS_FLAGS)),
+    options: LOSS_FLAGS,
     allowPositionals: true,
     strict: true,
   });
@@ -48,7 +52,11 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
   const styles = values.style ?? [];
   const options = objectiveOptions(values);
   const gradOut = values["grad-out"];
-  if (gradOut) assertNotAnInput(gradOut, [values.content, values.image, ...styles]);
+  const force = values.force === true;
+  if (gradOut) {
+    assertNotAnInput(gradOut, [values.content, values.image, ...styles]);
+    checkWritable(gradOut, force);
+  }
   const threads = parseCount("--threads", values.threads);
   const e = await computeLoss({
     content: values.content,
@@ -59,7 +67,13 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
     ...(threads === undefined ? {} : { threads }),
   });
   if (gradOut)
-    writeFileAtomic(gradOut, new Uint8Array(e.gradient.buffer, e.gradient.byteOffset, e.gradient.byteLength));
+    writeFileAtomic(
+      gradOut,
+      new Uint8Array(e.gradient.buffer, e.gradient.byteOffset, e.gradient.byteLength),
+      {
+        overwrite: force,
+      },
+    );
   out(`${JSON.stringify({ total: e.total, content: e.content, style: e.style, tv: e.tv })}\n`);
   return 0;
 }

@@ -1,14 +1,24 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { StylegramError, UsageError } from "../../errors.js";
-import { assertNotAnInput } from "../../fsutil/atomic.js";
-import { formatForPath, saveImage } from "../../image/io.js";
-import { type Init, STYLIZE_DEFAULTS } from "../../stylize/options.js";
-import { planScales, stylize } from "../../stylize/stylize.js";
+import { UsageError } from "../../errors.js";
+import {
+  assertNotAnInput,
+  checkWritable,
+  samePath,
+  writeFileAtomic,
+  writeProblem,
+} from "../../fsutil/atomic.js";
+import { reserveOutput, saveResult } from "../../fsutil/results.js";
+import { assertImageFile, encodeImage, formatForPath } from "../../image/io.js";
+import { formatBytes } from "../../objective/memory.js";
+import { defaultThreads } from "../../runtime/session.js";
+import { type Init, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
+import { planScales, StoppedBeforeStartError, stylize } from "../../stylize/stylize.js";
 import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
-import { oneOf, parseCount, parseNumber, parseNumbers } from "../parse.js";
+import { joinNegativeValues, oneOf, parseCount, parseNumber, parseNumbers, valueFlags } from "../parse.js";
 import { ProgressReporter } from "../progress.js";
+import { exitCodeFor, type StopSignal, withStopSignals } from "../signals.js";
 
 export const STYLIZE_HELP = `Usage: stylegram CONTENT STYLE [STYLE...] -o OUT [options]
 
@@ -36,6 +46,8 @@ Output and optimisation:
   --print-every N        without a terminal, print progress every N iterations (default 10)
   --save-every N         also save the image every N iterations, as OUT_0100.png etc.
   --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds}
+  --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
+                         a run that would not fit stops at once and names the largest --size that does
 ${OBJECTIVE_HELP}
 
 Examples:
@@ -43,7 +55,9 @@ Examples:
   stylegram photo.jpg scream.jpg --size 768 --style-weight 1000 --original-colors -o out.jpg
   stylegram photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --save-every 100 --log run.jsonl -o out.png
 
-Ctrl-C stops early and saves the best image so far; a second Ctrl-C quits at once.`;
+Ctrl-C (or SIGTERM, SIGHUP) stops early and saves the best image so far; a second one quits
+at once. If OUT cannot be written at the end (a full disk, say), the picture is kept in a
+recovery file beside it or in the temporary folder, and the message says where.`;
 
 /** Where the snapshot of an iteration goes: out.png -> out_0100.png. */
 export function snapshotPath(output: string, iteration: number, iterations: number): string {
@@ -52,44 +66,81 @@ export function snapshotPath(output: string, iteration: number, iterations: numb
   return `${output.slice(0, output.length - ext.length)}_${String(iteration).padStart(digits, "0")}${ext}`;
 }
 
-function checkWritable(file: string, force: boolean): void {
-  const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new StylegramError(`cannot write ${file}: folder ${dir} does not exist`);
+/** "8G", "500M", "1.5GB", "2000000000": bytes. */
+export function parseBytes(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
+  const unit = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m?.[2] ?? "").toLowerCase()];
+  const bytes = m && unit ? Number(m[1]) * unit : Number.NaN;
+  if (!(bytes > 0)) throw new UsageError(`${flag} expects a size such as 8G or 500M, got "${text}"`);
+  return bytes;
+}
+
+/** A line for each set-up step, so that no run sits silent while the weights load and the graph builds. */
+function describeStage(s: Stage): string {
+  if (s.stage === "weights") return "loading the VGG19 weights";
+  const where = (s.scales ?? 1) > 1 ? ` (scale ${s.scale}/${s.scales})` : "";
+  const memory =
+    s.estimatedBytes === undefined
+      ? ""
+      : `, about ${formatBytes(s.estimatedBytes)} of memory (${formatBytes(s.availableBytes ?? 0)} available)`;
+  return `preparing ${s.width}x${s.height}${where}: style targets and the objective graph${memory}`;
+}
+
+/**
+ * Appends the JSON log lines; a failed write (a full disk, say) is a warning and
+ * ends the log, never the run that it describes.
+ */
+class RunLog {
+  private fd: number | undefined;
+  constructor(
+    private readonly file: string,
+    force: boolean,
+    private readonly warn: (s: string) => void,
+  ) {
+    this.fd = fs.openSync(file, force ? "w" : "wx");
   }
-  try {
-    fs.accessSync(dir, fs.constants.W_OK);
-  } catch {
-    throw new StylegramError(`cannot write ${file}: folder ${dir} is not writable`);
+  write(line: object): void {
+    if (this.fd === undefined) return;
+    try {
+      fs.writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    } catch (e) {
+      this.warn(`cannot write the log ${this.file} (${writeProblem(e)}): logging stops, the run goes on`);
+      this.close();
+    }
   }
-  if (fs.existsSync(file) && !force) {
-    throw new StylegramError(`${file} already exists: pass --force to overwrite it`, { exitCode: 2 });
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 
+const STYLIZE_FLAGS = {
+  output: { type: "string", short: "o" },
+  force: { type: "boolean", short: "f" },
+  size: { type: "string" },
+  iterations: { type: "string" },
+  scales: { type: "string" },
+  init: { type: "string" },
+  seed: { type: "string" },
+  optimizer: { type: "string" },
+  "learning-rate": { type: "string" },
+  history: { type: "string" },
+  "line-search": { type: "string" },
+  "style-scale": { type: "string" },
+  "original-colors": { type: "boolean" },
+  "print-every": { type: "string" },
+  "save-every": { type: "string" },
+  log: { type: "string" },
+  "max-memory": { type: "string" },
+  help: { type: "boolean", short: "h" },
+  ...OBJECTIVE_FLAGS,
+} as const;
+
 export async function stylizeCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      output: { type: "string", short: "o" },
-      force: { type: "boolean", short: "f" },
-      size: { type: "string" },
-      iterations: { type: "string" },
-      scales: { type: "string" },
-      init: { type: "string" },
-      seed: { type: "string" },
-      optimizer: { type: "string" },
-      "learning-rate": { type: "string" },
-      history: { type: "string" },
-      "line-search": { type: "string" },
-      "style-scale": { type: "string" },
-      "original-colors": { type: "boolean" },
-      "print-every": { type: "string" },
-      "save-every": { type: "string" },
-      log: { type: "string" },
-      help: { type: "boolean", short: "h" },
-      ...OBJECTIVE_FLAGS,
-    },
+    args: joinNegativeValues(argv, valueFlags(STYLIZE_FLAGS)),
+    options: STYLIZE_FLAGS,
     allowPositionals: true,
     strict: true,
   });
@@ -130,96 +181,139 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const init: Init =
     initText === "noise" || initText === "content" || initText === "style" ? initText : { image: initText };
   const inputs = [content, ...styles, ...(typeof init === "object" ? [init.image as string] : [])];
-  for (const f of inputs) if (!fs.existsSync(f)) throw new StylegramError(`image ${f} does not exist`);
+  for (const f of inputs) assertImageFile(f);
 
   // Everything about the outputs is checked before minutes of work, not after.
   formatForPath(output);
-  assertNotAnInput(output, inputs);
-  checkWritable(output, force);
   const snapshots =
     saveEvery === undefined
       ? []
       : Array.from({ length: Math.floor(iterations / saveEvery) }, (_, k) =>
           snapshotPath(output, (k + 1) * saveEvery, iterations),
         );
-  for (const s of snapshots) {
-    assertNotAnInput(s, inputs);
-    checkWritable(s, force);
-  }
   const log = values.log;
-  if (log) {
-    assertNotAnInput(log, inputs);
-    checkWritable(log, force);
-  }
+  const outputs: [string, string][] = [
+    ["-o", output],
+    ...(log ? [["--log", log] as [string, string]] : []),
+    ...snapshots.map((f) => ["--save-every", f] as [string, string]),
+  ];
+  outputs.forEach(([flag, file], i) => {
+    assertNotAnInput(file, inputs);
+    checkWritable(file, force);
+    const clash = outputs.slice(i + 1).find(([, other]) => samePath(other, file));
+    if (clash)
+      throw new UsageError(`${flag} and ${clash[0]} name the same file, ${file}: give them different names`);
+  });
 
-  const threads = parseCount("--threads", values.threads);
+  const requestedThreads = parseCount("--threads", values.threads);
+  const cores = defaultThreads();
+  if (requestedThreads !== undefined && requestedThreads > cores) {
+    process.stderr.write(
+      `note: --threads ${requestedThreads} is more than the ${cores} cores here; using ${cores} (more threads than cores only slows onnxruntime down)\n`,
+    );
+  }
+  const threads = requestedThreads === undefined ? undefined : Math.min(requestedThreads, cores);
   const learningRate = parseNumber("--learning-rate", values["learning-rate"]);
+  if (learningRate !== undefined && !(learningRate > 0))
+    throw new UsageError(`--learning-rate expects a number > 0, got "${values["learning-rate"]}"`);
   const history = parseCount("--history", values.history);
   const styleScale = parseNumber("--style-scale", values["style-scale"]);
+  if (styleScale !== undefined && !(styleScale > 0))
+    throw new UsageError(`--style-scale expects a number > 0, got "${values["style-scale"]}"`);
   const printEvery = parseCount("--print-every", values["print-every"]) ?? 10;
   const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
+  const maxMemory = parseBytes("--max-memory", values["max-memory"]);
+  const objective = objectiveOptions(values);
 
-  const weights = await weightsFromFlags(values);
-  const logFd = log ? fs.openSync(log, "w") : undefined;
-  const progress = new ProgressReporter(process.stderr, printEvery);
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write("\nstopping: saving the best image so far (Ctrl-C again to quit without saving)\n");
-    controller.abort();
-  };
-  process.on("SIGINT", onSigint);
+  const warn = (s: string) => process.stderr.write(`\nwarning: ${s}\n`);
+  const release = reserveOutput(output);
+  let runLog: RunLog | undefined;
   try {
-    const result = await stylize({
-      content,
-      styles,
-      ...objectiveOptions(values),
-      iterations: plan.map((p) => p.iterations),
-      scales: plan.map((p) => p.size),
-      init,
-      ...(styleScale === undefined ? {} : { styleScale }),
-      ...(seed === undefined ? {} : { seed }),
-      ...(optimizer === undefined ? {} : { optimizer }),
-      ...(learningRate === undefined ? {} : { learningRate }),
-      ...(history === undefined ? {} : { historySize: history }),
-      ...(lineSearch === undefined ? {} : { lineSearch }),
-      weights,
-      ...(threads === undefined ? {} : { threads }),
-      originalColors: values["original-colors"] === true,
-      signal: controller.signal,
-      onProgress: (p) => {
-        progress.update(p);
-        if (logFd !== undefined) {
-          const line = {
-            iteration: p.iteration,
-            loss: p.total,
-            content: p.content,
-            style: p.style,
-            tv: p.tv,
-            seconds: p.seconds,
-          };
-          fs.writeSync(logFd, `${JSON.stringify(line)}\n`);
-        }
-      },
-      ...(saveEvery === undefined
-        ? {}
-        : {
-            snapshotEvery: saveEvery,
-            onSnapshot: (img, iteration) => saveImage(snapshotPath(output, iteration, iterations), img),
-          }),
+    runLog = log ? new RunLog(log, force, warn) : undefined;
+    const progress = new ProgressReporter(process.stderr, printEvery);
+    const stop = (sig: StopSignal) => {
+      progress.end();
+      process.stderr.write(
+        `stopping (${sig === "SIGINT" ? "Ctrl-C" : sig}): saving the best image so far (${sig === "SIGINT" ? "Ctrl-C" : "the same signal"} again to quit without saving)\n`,
+      );
+    };
+    let snapshotFailed = false;
+    const { value: result, stoppedBy } = await withStopSignals(stop, async (signal) => {
+      const weights = await weightsFromFlags(values, signal);
+      try {
+        return await stylize({
+          content,
+          styles,
+          ...objective,
+          iterations: plan.map((p) => p.iterations),
+          scales: plan.map((p) => p.size),
+          init,
+          ...(styleScale === undefined ? {} : { styleScale }),
+          ...(seed === undefined ? {} : { seed }),
+          ...(optimizer === undefined ? {} : { optimizer }),
+          ...(learningRate === undefined ? {} : { learningRate }),
+          ...(history === undefined ? {} : { historySize: history }),
+          ...(lineSearch === undefined ? {} : { lineSearch }),
+          ...(maxMemory === undefined ? {} : { maxMemory }),
+          weights,
+          ...(threads === undefined ? {} : { threads }),
+          originalColors: values["original-colors"] === true,
+          signal,
+          onStage: (s) => {
+            process.stderr.write(`${describeStage(s)}\n`);
+          },
+          onProgress: (p) => {
+            progress.update(p);
+            runLog?.write({
+              iteration: p.iteration,
+              loss: p.total,
+              content: p.content,
+              style: p.style,
+              tv: p.tv,
+              seconds: p.seconds,
+            });
+          },
+          ...(saveEvery === undefined
+            ? {}
+            : {
+                snapshotEvery: saveEvery,
+                onSnapshot: async (img, iteration) => {
+                  const file = snapshotPath(output, iteration, iterations);
+                  try {
+                    writeFileAtomic(file, await encodeImage(img, formatForPath(file)), { overwrite: force });
+                  } catch (e) {
+                    // One warning, not one per snapshot: the run and its final picture matter more.
+                    if (!snapshotFailed) warn(`${(e as Error).message}; snapshots fail, the run goes on`);
+                    snapshotFailed = true;
+                  }
+                },
+              }),
+        });
+      } catch (e) {
+        if (e instanceof StoppedBeforeStartError) return undefined;
+        throw e;
+      }
     });
-    if (result.reason === "aborted") progress.end();
-    await saveImage(output, result.image);
-    process.stderr.write(
-      `wrote ${output} (${result.image.width}x${result.image.height}, ${result.iterations} iterations, ` +
-        `loss ${result.loss.total.toExponential(4)}, ${result.seconds.toFixed(1)} s)\n`,
-    );
-    return result.reason === "aborted" ? 130 : 0;
+    if (result === undefined) {
+      process.stderr.write("stopped before the first iteration: nothing to save\n");
+      return exitCodeFor(stoppedBy, 130);
+    }
+    const bytes = await encodeImage(result.image, formatForPath(output));
+    const saved = saveResult(output, bytes, force);
+    const summary =
+      `${result.image.width}x${result.image.height}, ${result.iterations} iterations, ` +
+      `loss ${result.loss.total.toExponential(4)}, ${result.seconds.toFixed(1)} s`;
+    if (saved.failure !== undefined) {
+      process.stderr.write(
+        `stylegram: ${saved.failure}.\nThe finished picture (${summary}) is kept in ${saved.path}: move it where you want it.\n`,
+      );
+      return 1;
+    }
+    process.stderr.write(`wrote ${output} (${summary})\n`);
+    return exitCodeFor(stoppedBy, result.reason === "aborted" ? 130 : 0);
   } finally {
-    process.off("SIGINT", onSigint);
-    if (logFd !== undefined) fs.closeSync(logFd);
+    runLog?.close();
+    release();
   }
 }
