@@ -10,6 +10,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { DEFAULTS } from "../src/defaults.js";
+import { objectiveBytes } from "../src/objective/memory.js";
 import { arg, CHILDREN, fmt, prepareImages, printTable } from "./common.js";
 
 const sizes = arg("--sizes", "1024,1536,2048").split(",").map(Number);
@@ -32,11 +34,15 @@ for (const size of sizes) {
     // Each L-BFGS pair holds two float32 images.
     const pairMiB = (2 * 3 * size * size * 4) / 2 ** 20;
     const history = Math.max(0, Math.floor((0.9 * total - m.peakRssMiB) / pairMiB));
+    // The estimate the run-time check uses, for the same graph (manifest weights, no optimiser state).
+    const estimateMiB =
+      objectiveBytes(size, size, [...DEFAULTS.contentLayers, ...DEFAULTS.styleLayers]) / 2 ** 20;
     rows.push([
       `${size}x${size}`,
       "runs",
       fmt(m.medianSeconds, 1),
       fmt(m.peakRssMiB, 0),
+      `${fmt(estimateMiB, 0)} (${fmt((100 * estimateMiB) / m.peakRssMiB - 100, 0)}%)`,
       String(history),
       fmt(seconds, 0),
     ]);
@@ -47,10 +53,22 @@ for (const size of sizes) {
       "-",
       "-",
       "-",
+      "-",
       fmt(seconds, 0),
     ]);
   }
 }
 fs.rmSync(tmp, { recursive: true, force: true });
 console.log(`Largest outputs on ${os.availableParallelism()} cores, ${(total / 1024).toFixed(0)} GiB:`);
-printTable(["size", "one evaluation", "eval s", "peak RSS MiB", "L-BFGS pairs that fit", "wall s"], rows);
+printTable(
+  [
+    "size",
+    "one evaluation",
+    "eval s",
+    "peak RSS MiB",
+    "estimate MiB (vs peak)",
+    "L-BFGS pairs that fit",
+    "wall s",
+  ],
+  rows,
+);
