@@ -11,6 +11,7 @@ import type { ModelSpec } from "../src/models/registry.js";
 import { fetchModel } from "../src/models/resolve.js";
 import { loadKerasH5 } from "../src/network/formats/keras-h5.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
+import { startCli } from "./support/child.js";
 import { looksLikeCleanError, runCli, runCliAsync } from "./support/cli.js";
 import { IMAGES_DIR } from "./support/shared.js";
 import { TINY_WIDTHS, writeKerasH5, writeTinyManifest } from "./support/tiny-weights.js";
@@ -185,6 +186,39 @@ describe("fetching weights", () => {
     assert.ok(!fs.existsSync(out));
     assert.ok(cacheIsEmpty(home));
   });
+
+  for (const [url, message] of [
+    ["not-a-url", /"not-a-url" is not a URL: give the full address of the file/],
+    ["ftp://127.0.0.1/vgg19.h5", /only http:\/\/ and https:\/\/ addresses are supported/],
+  ] as const) {
+    test(`models fetch --url ${url}: a clear error and nothing left behind`, async () => {
+      const home = path.join(tmp, `home-bad-url-${url.length}`);
+      const r = await runCliAsync(["models", "fetch", "--url", url], { STYLEGRAM_HOME: home });
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(looksLikeCleanError(r), r.stderr);
+      assert.match(r.stderr, message);
+      assert.ok(cacheIsEmpty(home));
+    });
+  }
+
+  for (const [signal, code] of [
+    ["SIGTERM", 143],
+    ["SIGINT", 130],
+  ] as const) {
+    test(`${signal} during a download removes the partial file and exits ${code}`, async () => {
+      const home = path.join(tmp, `home-${signal}`);
+      const run = startCli(["models", "fetch", "--url", `${srv.url}/stall.h5`], { STYLEGRAM_HOME: home });
+      await run.waitFor(/fetching/);
+      const part = path.join(home, "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5.part");
+      for (let i = 0; i < 100 && !fs.existsSync(part); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(fs.existsSync(part), "the download had started");
+      run.child.kill(signal);
+      const r = await run.done;
+      assert.equal(r.code, code, r.stderr);
+      assert.match(r.stderr, /download of .*stall.h5 was interrupted; the partial file was removed/);
+      assert.ok(cacheIsEmpty(home), `left behind: ${fs.readdirSync(home).join(", ")}`);
+    });
+  }
 
   test("models list and verify report the cache", () => {
     const home = path.join(tmp, "home-list");

@@ -44,12 +44,13 @@ type Values = { [K in keyof typeof OBJECTIVE_FLAGS]?: string | boolean };
  * The weights the flags ask for, fetched first when --fetch (or STYLEGRAM_AUTO_FETCH=1) says so;
  * `signal` stops such a download.
  */
-export async function weightsFromFlags(v: Values, _signal?: AbortSignal): Promise<VggWeights> {
+export async function weightsFromFlags(v: Values, signal?: AbortSignal): Promise<VggWeights> {
   const progress = downloadProgress(process.stderr, "vgg19");
   const weights = await resolveWeightsFor({
     ...(typeof v.weights === "string" ? { path: v.weights } : {}),
     ...(v.fetch === true ? { fetch: true } : {}),
     onFetchProgress: progress.update,
+    ...(signal ? { signal } : {}),
   });
   return weights;
 }

@@ -1,3 +1,5 @@
+import { StylegramError } from "../errors.js";
+
 /** The signals that ask a command to stop: Ctrl-C, and what `timeout`, `docker stop`, systemd and CI send. */
 export const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 export type StopSignal = (typeof STOP_SIGNALS)[number];
@@ -31,6 +33,12 @@ export async function withStopSignals<T>(
   try {
     const value = await body(controller.signal);
     return { value, stoppedBy };
+  } catch (e) {
+    // What a stop interrupted (a download, say) ends with the signal's exit code, not as a failure.
+    if (stoppedBy !== undefined && e instanceof StylegramError) {
+      throw new StylegramError(e.message, { exitCode: SIGNAL_EXIT_CODES[stoppedBy], cause: e });
+    }
+    throw e;
   } finally {
     for (const [sig, handler] of handlers) process.off(sig, handler);
   }

@@ -30,12 +30,15 @@ export async function md5File(file: string): Promise<string> {
  */
 export async function fetchFile(options: FetchOptions): Promise<void> {
   const { url, md5, dest } = options;
+  checkUrl(url);
   const stallMs = options.stallTimeoutMs ?? 30_000;
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   const part = `${dest}.part`;
   fs.rmSync(part, { force: true }); // a leftover of an interrupted run
   const controller = new AbortController();
   const onAbort = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted)
+    throw new StylegramError(`download of ${url} was interrupted before it started`);
   options.signal?.addEventListener("abort", onAbort, { once: true });
   let stalled = false;
   let timer: NodeJS.Timeout | undefined;
@@ -46,7 +49,9 @@ export async function fetchFile(options: FetchOptions): Promise<void> {
       controller.abort();
     }, stallMs);
   };
-  const out = fs.createWriteStream(part);
+  // Opened only once the server answers, and closed before it is removed: a file
+  // opened asynchronously could otherwise appear after the cleanup and stay behind.
+  let out: fs.promises.FileHandle | undefined;
   try {
     arm();
     let response: Response;
@@ -64,20 +69,20 @@ export async function fetchFile(options: FetchOptions): Promise<void> {
     const total = lengthHeader === null ? undefined : Number(lengthHeader);
     const hash = createHash("md5");
     let received = 0;
+    out = await fs.promises.open(part, "w");
     try {
       for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
         arm();
         hash.update(chunk);
         received += chunk.length;
-        if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
+        await out.write(chunk);
         options.onProgress?.(received, total);
       }
     } catch (e) {
       throw describe(e);
     }
-    await new Promise<void>((resolve, reject) =>
-      out.end((err?: Error | null) => (err ? reject(err) : resolve())),
-    );
+    await out.close();
+    out = undefined;
     if (total !== undefined && received !== total) {
       throw new StylegramError(`download of ${url} was cut short: ${received} of ${total} bytes`);
     }
@@ -89,7 +94,7 @@ export async function fetchFile(options: FetchOptions): Promise<void> {
     }
     fs.renameSync(part, dest);
   } catch (e) {
-    out.destroy();
+    await out?.close().catch(() => undefined);
     fs.rmSync(part, { force: true });
     throw e;
   } finally {
@@ -99,9 +104,29 @@ export async function fetchFile(options: FetchOptions): Promise<void> {
 
   function describe(e: unknown): StylegramError {
     if (stalled) return new StylegramError(`download of ${url} stalled: no data for ${stallMs / 1000} s`);
-    if (options.signal?.aborted) return new StylegramError(`download of ${url} was interrupted`);
+    if (options.signal?.aborted) {
+      return new StylegramError(`download of ${url} was interrupted; the partial file was removed`);
+    }
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (e as Error).message;
     return new StylegramError(`download of ${url} failed: ${why}`, { cause: e });
+  }
+}
+
+/** A download address must be an http(s) URL: anything else fails with node's raw TypeError otherwise. */
+function checkUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new StylegramError(
+      `"${url}" is not a URL: give the full address of the file, such as https://example.org/vgg19.h5`,
+      { exitCode: 2 },
+    );
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new StylegramError(`cannot download ${url}: only http:// and https:// addresses are supported`, {
+      exitCode: 2,
+    });
   }
 }

@@ -13,6 +13,8 @@ export interface WeightsRequest {
   /** Fetch the weights into the cache when they are not there (default: $STYLEGRAM_AUTO_FETCH=1). */
   fetch?: boolean;
   onFetchProgress?: (received: number, total: number | undefined) => void;
+  /** Stops a download (the partial file is removed). */
+  signal?: AbortSignal;
 }
 
 export function autoFetchEnabled(): boolean {
@@ -34,6 +36,7 @@ export async function fetchModel(
     dir?: string;
     onProgress?: WeightsRequest["onFetchProgress"];
     stallTimeoutMs?: number;
+    signal?: AbortSignal;
   } = {},
 ): Promise<string> {
   const dest = cachedPath(spec, options.dir);
@@ -43,6 +46,7 @@ export async function fetchModel(
     dest,
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: options.stallTimeoutMs }),
+    ...(options.signal ? { signal: options.signal } : {}),
   });
   return dest;
 }
@@ -58,7 +62,10 @@ export async function resolveWeightsFor(request: WeightsRequest = {}): Promise<V
   const cached = cachedPath(spec);
   if (fs.existsSync(cached)) return loadKerasH5(cached);
   if (request.fetch ?? autoFetchEnabled()) {
-    await fetchModel(spec, request.onFetchProgress ? { onProgress: request.onFetchProgress } : {});
+    await fetchModel(spec, {
+      ...(request.onFetchProgress ? { onProgress: request.onFetchProgress } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
     return loadKerasH5(cached);
   }
   throw new StylegramError(

@@ -7,6 +7,7 @@ import { MODELS, type ModelSpec } from "../../models/registry.js";
 import { fetchModel, modelUrl } from "../../models/resolve.js";
 import { loadKerasH5 } from "../../network/formats/keras-h5.js";
 import { downloadProgress } from "../download-progress.js";
+import { withStopSignals } from "../signals.js";
 
 export const MODELS_HELP = `Usage:
   stylegram models fetch [vgg19] [--url URL] [--force]   download weights into the cache
@@ -54,7 +55,13 @@ export async function modelsCommand(argv: string[], out: (s: string) => void): P
       const url = modelUrl(s, values.url);
       process.stderr.write(`fetching ${s.description}\n  from ${url}\n`);
       const progress = downloadProgress(process.stderr, s.name);
-      await fetchModel(s, { url, onProgress: progress.update });
+      await withStopSignals(
+        (sig) => {
+          progress.end();
+          process.stderr.write(`stopping the download (${sig === "SIGINT" ? "Ctrl-C" : sig})\n`);
+        },
+        (signal) => fetchModel(s, { url, onProgress: progress.update, signal }),
+      );
       progress.end();
       out(`${s.name}: ${dest} (md5 ${s.md5} verified)\n`);
       return 0;
