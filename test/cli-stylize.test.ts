@@ -55,7 +55,15 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
       .split("\n")
       .map((l) => JSON.parse(l));
     assert.equal(lines.length, 12);
-    assert.deepEqual(Object.keys(lines[0]), ["iteration", "loss", "content", "style", "tv", "seconds"]);
+    assert.deepEqual(Object.keys(lines[0]), [
+      "iteration",
+      "loss",
+      "content",
+      "style",
+      "tv",
+      "seconds",
+      "device",
+    ]);
     assert.ok(lines[11].loss < lines[0].loss);
     assert.ok(lines[11].seconds >= lines[0].seconds);
     assert.match(r.stderr, /iteration 10\/12/);

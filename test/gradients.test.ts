@@ -173,6 +173,20 @@ describe("gradient rules agree with central finite differences", () => {
       { x: awayFromKinks(25, 19) },
     ),
   );
+  rule("MaxPool", "without Indices (WebGPU): routed by comparing with the maximum", () =>
+    checkGradient(
+      [1, 2, 4, 6],
+      (g, x) => g.op("MaxPool", [x], { kernel_shape: [2, 2], strides: [2, 2] }, { nOutputs: 1 })[0] as Tensor,
+      { x: awayFromKinks(48, 17) },
+    ),
+  );
+  rule("MaxPool", "without Indices, odd input size", () =>
+    checkGradient(
+      [1, 1, 5, 7],
+      (g, x) => g.op("MaxPool", [x], { kernel_shape: [2, 2], strides: [2, 2] }, { nOutputs: 1 })[0] as Tensor,
+      { x: awayFromKinks(35, 19) },
+    ),
+  );
   rule("AveragePool", "2x2 stride 2", () =>
     checkGradient([1, 2, 4, 6], (g, x) =>
       g.op1("AveragePool", [x], { kernel_shape: [2, 2], strides: [2, 2] }),

@@ -3,7 +3,9 @@ import { toNetworkInput } from "../image/image.js";
 import type { VggWeights } from "../network/weights.js";
 import { type Evaluation, Objective } from "../objective/objective.js";
 import type { ObjectiveOptions } from "../objective/options.js";
-import { imageValue, knownKeys, listOf, nonEmptyString, wholeNumber } from "../validate.js";
+import { chooseDevice, DEVICE_REQUESTS, type DeviceRequest } from "../runtime/device.js";
+import { probeWebGpu } from "../runtime/session.js";
+import { imageValue, knownKeys, listOf, nonEmptyString, oneOfValues, wholeNumber } from "../validate.js";
 import { type ImageSource, resolveImage, resolveWeights } from "./inputs.js";
 
 export interface LossRequest {
@@ -15,6 +17,8 @@ export interface LossRequest {
   /** A weights folder, loaded weights, or undefined for $STYLEGRAM_WEIGHTS. */
   weights?: string | VggWeights;
   threads?: number;
+  /** "cpu", "webgpu" or "auto" (default: auto, which takes a real GPU when there is one). */
+  device?: DeviceRequest;
 }
 
 /**
@@ -42,7 +46,10 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
     content,
     styles,
     ...(req.options ? { options: req.options } : {}),
-    ...(req.threads === undefined ? {} : { runtime: { threads: req.threads } }),
+    runtime: {
+      device: (await chooseDevice(req.device ?? "auto", probeWebGpu)).device,
+      ...(req.threads === undefined ? {} : { threads: req.threads }),
+    },
   });
   try {
     return await objective.evaluate(toNetworkInput(image));
@@ -54,7 +61,7 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
 /** Every field of a loss request checked for type, naming the field (JavaScript callers can pass anything). */
 function validateLossRequest(req: LossRequest): void {
   if (typeof req !== "object" || req === null) throw new UsageError("computeLoss() takes a request object");
-  knownKeys("computeLoss()", req, ["content", "styles", "image", "options", "weights", "threads"]);
+  knownKeys("computeLoss()", req, ["content", "styles", "image", "options", "weights", "threads", "device"]);
   if (req.content === undefined) throw new UsageError("content is required: a file path or an RgbImage");
   imageValue("content", req.content);
   if (req.image === undefined) throw new UsageError("image is required: the image whose loss is computed");
@@ -65,4 +72,5 @@ function validateLossRequest(req: LossRequest): void {
   }
   if (typeof req.weights === "string") nonEmptyString("weights", req.weights);
   if (req.threads !== undefined) wholeNumber("threads", req.threads, 1);
+  if (req.device !== undefined) oneOfValues("device", req.device, DEVICE_REQUESTS);
 }

@@ -46,6 +46,34 @@ export function sumToShape(g: Graph, grad: Tensor, target: readonly number[]): T
   return g.op1("Reshape", [out, g.ints(target)]);
 }
 
+/** A pooling's window [kh, kw], which the pooling rules need to equal its stride, without padding. */
+function nonOverlapping(n: NodeView, op: string): [number, number] {
+  const attrs = n.node.attrs;
+  const [kh, kw] = intsAttr(attrs, "kernel_shape", []) as [number, number];
+  const strides = intsAttr(attrs, "strides", [1, 1]);
+  const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
+  if (strides[0] !== kh || strides[1] !== kw || pads.some((p) => p !== 0)) {
+    throw new Error(`${op} gradient supports kernel = stride without padding only`);
+  }
+  return [kh, kw];
+}
+
+/** Each value of a pooled N x C x oh x ow tensor repeated over its kh x kw window. */
+function spreadWindows(g: Graph, t: Tensor, [kh, kw]: [number, number]): Tensor {
+  const [nb, c, oh, ow] = staticShape(t) as [number, number, number, number];
+  const six = g.op1("Reshape", [t, g.ints([nb, c, oh, 1, ow, 1])]);
+  const spread = g.op1("Expand", [six, g.ints([nb, c, oh, kh, ow, kw])]);
+  return g.op1("Reshape", [spread, g.ints([nb, c, oh * kh, ow * kw])]);
+}
+
+/** Zeros for the last rows and columns that a pooling dropped (odd sizes). */
+function padToInput(g: Graph, t: Tensor, xs: readonly number[]): Tensor {
+  const [, , h, w] = xs as [number, number, number, number];
+  const [, , th, tw] = staticShape(t) as [number, number, number, number];
+  if (th === h && tw === w) return t;
+  return g.op1("Pad", [t, g.ints([0, 0, 0, 0, 0, 0, h - th, w - tw])], { mode: "constant" });
+}
+
 function unary(f: (g: Graph, n: NodeView, dy: Tensor) => Tensor): GradRule {
   return (g, n, d, needs) => [needs[0] ? f(g, n, first(d, n.node.op)) : undefined];
 }
@@ -232,39 +260,41 @@ export const gradRules: Record<string, GradRule> = {
   },
 
   // Routes each output gradient to the arg-max of its window, as PyTorch does (first maximum wins).
+  // With the Indices output (the CPU graph), the gradient is routed by MaxUnpool. Without it (WebGPU
+  // has no Indices), each window's gradient goes where the input equals the window's maximum: a tie
+  // sends it to every tied pixel, and ties at 0 are masked by the ReLU's backward that precedes it.
   MaxPool: (g, n, d, needs) => {
     if (!needs[0]) return [undefined];
     const dy = first(d, "MaxPool");
     const indices = n.outputs[1];
-    if (!indices) throw new Error("MaxPool gradient needs the Indices output: build MaxPool with nOutputs 2");
     const xs = staticShape(input(n, 0));
     const attrs = n.node.attrs;
-    return [
-      g.op1("MaxUnpool", [dy, indices, g.ints(xs)], {
-        kernel_shape: intsAttr(attrs, "kernel_shape", []),
-        strides: intsAttr(attrs, "strides", [1, 1]),
-        pads: intsAttr(attrs, "pads", [0, 0, 0, 0]),
-      }),
-    ];
+    if (indices) {
+      return [
+        g.op1("MaxUnpool", [dy, indices, g.ints(xs)], {
+          kernel_shape: intsAttr(attrs, "kernel_shape", []),
+          strides: intsAttr(attrs, "strides", [1, 1]),
+          pads: intsAttr(attrs, "pads", [0, 0, 0, 0]),
+        }),
+      ];
+    }
+    const window = nonOverlapping(n, "MaxPool");
+    const [, , h, w] = xs as [number, number, number, number];
+    const [, , oh, ow] = staticShape(dy) as [number, number, number, number];
+    let x = input(n, 0);
+    if (oh * window[0] !== h || ow * window[1] !== w) {
+      x = g.op1("Slice", [x, g.ints([0, 0]), g.ints([oh * window[0], ow * window[1]]), g.ints([2, 3])]);
+    }
+    const isMax = g.op1("Equal", [x, spreadWindows(g, n.outputs[0] as Tensor, window)]);
+    const routed = g.op1("Where", [isMax, spreadWindows(g, dy, window), g.scalar(0)]);
+    return [padToInput(g, routed, xs)];
   },
 
   // Non-overlapping average pooling only (kernel = stride, no padding): each input pixel of a window
   // gets the window's gradient divided by the window size; rows and columns the pooling dropped get 0.
   AveragePool: unary((g, n, dy) => {
-    const attrs = n.node.attrs;
-    const [kh, kw] = intsAttr(attrs, "kernel_shape", []) as [number, number];
-    const strides = intsAttr(attrs, "strides", [1, 1]);
-    const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
-    if (strides[0] !== kh || strides[1] !== kw || pads.some((p) => p !== 0)) {
-      throw new Error("AveragePool gradient supports kernel = stride without padding only");
-    }
-    const [nb, c, h, w] = staticShape(input(n, 0)) as [number, number, number, number];
-    const [, , oh, ow] = staticShape(dy) as [number, number, number, number];
-    const scaled = g.op1("Mul", [dy, g.scalar(1 / (kh * kw))]);
-    const six = g.op1("Reshape", [scaled, g.ints([nb, c, oh, 1, ow, 1])]);
-    const spread = g.op1("Expand", [six, g.ints([nb, c, oh, kh, ow, kw])]);
-    const up = g.op1("Reshape", [spread, g.ints([nb, c, oh * kh, ow * kw])]);
-    if (oh * kh === h && ow * kw === w) return up;
-    return g.op1("Pad", [up, g.ints([0, 0, 0, 0, 0, 0, h - oh * kh, w - ow * kw])], { mode: "constant" });
+    const window = nonOverlapping(n, "AveragePool");
+    const scaled = g.op1("Mul", [dy, g.scalar(1 / (window[0] * window[1]))]);
+    return padToInput(g, spreadWindows(g, scaled, window), staticShape(input(n, 0)));
   }),
 };

@@ -3,6 +3,7 @@ import { DEFAULTS } from "../defaults.js";
 import { resolveWeightsFor } from "../models/resolve.js";
 import type { VggWeights } from "../network/weights.js";
 import type { ObjectiveOptions } from "../objective/options.js";
+import { DEVICE_REQUESTS, type DeviceRequest } from "../runtime/device.js";
 import { downloadProgress } from "./download-progress.js";
 import { oneOf, parseList, parseNumber, parseNumbers } from "./parse.js";
 
@@ -20,6 +21,7 @@ export const OBJECTIVE_FLAGS = {
   weights: { type: "string" },
   fetch: { type: "boolean" },
   threads: { type: "string" },
+  device: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 export const OBJECTIVE_HELP = `Objective:
@@ -36,7 +38,9 @@ export const OBJECTIVE_HELP = `Objective:
   --weights PATH                VGG19 weights: a folder, a Keras .h5 or a .safetensors file
                                 (default: $STYLEGRAM_WEIGHTS, else the cache of 'stylegram models fetch')
   --fetch                       download the weights into the cache first if they are missing
-  --threads N                   compute threads (default: all cores)`;
+  --threads N                   compute threads (default: all cores)
+  --device cpu|webgpu|auto      where to compute (default auto: a real GPU through onnxruntime's
+                                WebGPU provider when there is one, else the CPU)`;
 
 type Values = { [K in keyof typeof OBJECTIVE_FLAGS]?: string | boolean };
 
@@ -72,4 +76,9 @@ export function objectiveOptions(v: Values): ObjectiveOptions {
   set("styleBlend", parseNumbers("--style-blend", str(v["style-blend"])));
   set("pooling", oneOf("--pooling", str(v.pooling), ["max", "avg"] as const));
   return o;
+}
+
+/** --device, checked; undefined leaves the library's default (auto). */
+export function deviceFromFlags(v: Values): DeviceRequest | undefined {
+  return oneOf("--device", str(v.device), DEVICE_REQUESTS);
 }

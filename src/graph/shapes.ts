@@ -118,6 +118,7 @@ const rules: Record<string, Rule> = {
   Mul: elementwise(),
   Div: elementwise(),
   Greater: elementwise("bool"),
+  Equal: elementwise("bool"),
   Where: (_g, inputs) => [
     { shape: broadcastShapes(inputs.map((t) => t.shape)), dtype: arg(inputs, 1, "Where").dtype },
   ],

@@ -8,8 +8,13 @@ export interface VggBuildOptions {
   pooling: Pooling;
   /** The network is cut after this ReLU. */
   upTo: string;
-  /** Emit MaxPool's Indices output, which the gradient routes through. */
+  /** The graph will be differentiated: MaxPool then emits its Indices output for the gradient to route through. */
   differentiable: boolean;
+  /**
+   * Whether MaxPool may emit Indices (default true). onnxruntime's WebGPU provider
+   * has no Indices output; without it the gradient compares the input with the pooled maximum.
+   */
+  poolIndices?: boolean;
 }
 
 /**
@@ -34,7 +39,9 @@ export function buildVgg19(
       h =
         options.pooling === "avg"
           ? g.op1("AveragePool", [h], attrs)
-          : (g.op("MaxPool", [h], attrs, { nOutputs: options.differentiable ? 2 : 1 })[0] as Tensor);
+          : (g.op("MaxPool", [h], attrs, {
+              nOutputs: options.differentiable && options.poolIndices !== false ? 2 : 1,
+            })[0] as Tensor);
       continue;
     }
     const w = weights.get(layer);

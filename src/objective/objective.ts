@@ -36,20 +36,39 @@ export interface ObjectiveInit {
   runtime?: RuntimeOptions;
 }
 
+/** How the graph is built for a device: the same objective, with what that device's kernels can run. */
+interface BuildFor {
+  /** MaxPool's Indices output for the gradient (the CPU's fast path; WebGPU has none). */
+  poolIndices: boolean;
+  /**
+   * The targets as constants inside the graph instead of inputs fed at every call: on a GPU they then
+   * stay in its memory, and only x goes in and the terms and gradient come out.
+   */
+  targets?: Targets;
+}
+
 /** The objective graph: VGG19 on x, every loss term, the weighted total and its gradient. */
 function buildObjectiveGraph(
   weights: VggWeights,
   width: number,
   height: number,
   o: ResolvedObjective,
+  build: BuildFor,
 ): Graph {
   const g = new Graph();
   const x = g.input("x", [1, 3, height, width]);
   const layers = [...o.contentLayers, ...o.styleLayers];
   const acts =
     layers.length > 0
-      ? buildVgg19(g, x, weights, { pooling: o.pooling, upTo: deepest(layers), differentiable: true })
+      ? buildVgg19(g, x, weights, {
+          pooling: o.pooling,
+          upTo: deepest(layers),
+          differentiable: true,
+          poolIndices: build.poolIndices,
+        })
       : new Map<string, Tensor>();
+  const target = (name: string, data: Float32Array | undefined, shape: number[]) =>
+    data === undefined ? g.input(name, shape) : g.constant(data, shape, name);
   const weighted: Tensor[] = [];
   const term = (t: Tensor, name: string, coefficient: number) => {
     g.output(t, name);
@@ -57,18 +76,18 @@ function buildObjectiveGraph(
   };
   o.contentLayers.forEach((l, i) => {
     const [h, w] = featureSize(height, width, l);
-    const target = g.input(`content_target_${l}`, [1, channelsOf(l), h, w]);
+    const t = target(`content_target_${l}`, build.targets?.content.get(l), [1, channelsOf(l), h, w]);
     term(
-      contentLoss(g, acts.get(l) as Tensor, target),
+      contentLoss(g, acts.get(l) as Tensor, t),
       `content_${l}`,
       o.contentWeight * (o.contentLayerWeights[i] as number),
     );
   });
   o.styleLayers.forEach((l, i) => {
     const c = channelsOf(l);
-    const target = g.input(`style_target_${l}`, [c, c]);
+    const t = target(`style_target_${l}`, build.targets?.style.get(l), [c, c]);
     term(
-      styleLoss(g, acts.get(l) as Tensor, target),
+      styleLoss(g, acts.get(l) as Tensor, t),
       `style_${l}`,
       o.styleWeight * (o.styleLayerWeights[i] as number),
     );
@@ -109,16 +128,23 @@ export class Objective {
       contentLayers: o.contentLayers,
       styleLayers: o.styleLayers,
       pooling: o.pooling,
-      ...(init.runtime?.threads === undefined ? {} : { threads: init.runtime.threads }),
+      ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
     });
-    const g = buildObjectiveGraph(init.weights, width, height, o);
+    const gpu = init.runtime?.device === "webgpu";
+    const g = buildObjectiveGraph(init.weights, width, height, o, {
+      poolIndices: !gpu,
+      ...(gpu ? { targets } : {}),
+    });
+    // On the CPU the targets are fed as inputs, which costs nothing there and keeps the graph small.
     const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
-    for (const [l, data] of targets.content) {
-      const [h, w] = featureSize(height, width, l);
-      feeds[`content_target_${l}`] = { data, dims: [1, channelsOf(l), h, w] };
+    if (!gpu) {
+      for (const [l, data] of targets.content) {
+        const [h, w] = featureSize(height, width, l);
+        feeds[`content_target_${l}`] = { data, dims: [1, channelsOf(l), h, w] };
+      }
+      for (const [l, data] of targets.style)
+        feeds[`style_target_${l}`] = { data, dims: [channelsOf(l), channelsOf(l)] };
     }
-    for (const [l, data] of targets.style)
-      feeds[`style_target_${l}`] = { data, dims: [channelsOf(l), channelsOf(l)] };
     const compiled = await CompiledGraph.compile(g, init.runtime);
     return new Objective(width, height, o, compiled, feeds, countFlops(g));
   }

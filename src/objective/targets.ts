@@ -5,7 +5,7 @@ import { gramUnnormalised } from "../losses/style.js";
 import { channelsOf, deepest, featureSize } from "../network/layers.js";
 import { buildVgg19, type Pooling } from "../network/vgg19.js";
 import type { VggWeights } from "../network/weights.js";
-import { CompiledGraph } from "../runtime/session.js";
+import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
 import { checkImageSize } from "./size.js";
 
 export interface Targets {
@@ -28,7 +28,7 @@ export async function computeTargets(args: {
   contentLayers: readonly string[];
   styleLayers: readonly string[];
   pooling: Pooling;
-  threads?: number;
+  runtime?: RuntimeOptions;
 }): Promise<Targets> {
   const { contentLayers, styleLayers } = args;
   const all = [...contentLayers, ...styleLayers];
@@ -44,10 +44,7 @@ export async function computeTargets(args: {
   });
   for (const l of contentLayers) g.output(acts.get(l) as never, `content_${l}`);
   for (const l of styleLayers) g.output(gramUnnormalised(g, acts.get(l) as never), `gram_${l}`);
-  const compiled = await CompiledGraph.compile(
-    g,
-    args.threads === undefined ? {} : { threads: args.threads },
-  );
+  const compiled = await CompiledGraph.compile(g, args.runtime);
   try {
     const run = (img: RgbImage, fetches: string[]) =>
       compiled.run({ image: { data: toNetworkInput(img), dims: [1, 3, img.height, img.width] } }, fetches);

@@ -3,6 +3,7 @@ import { UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
 import type { VggWeights } from "../network/weights.js";
 import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
+import { DEVICE_REQUESTS, type Device, type DeviceRequest } from "../runtime/device.js";
 import {
   booleanValue,
   finiteNumber,
@@ -46,11 +47,16 @@ export interface Progress {
   scales: number;
   width: number;
   height: number;
+  /** Where it computes. */
+  device: Device;
 }
 
 /** A step of the set-up before the first iteration, so that no run sits silent. */
 export interface Stage {
-  stage: "weights" | "objective";
+  stage: "weights" | "device" | "objective";
+  /** For "device": where the run computes, and why (auto's choice, or "asked for"). */
+  device?: Device;
+  reason?: string;
   /** For "objective": the scale being prepared (1-based, of `scales`) and its size. */
   scale?: number;
   scales?: number;
@@ -92,6 +98,8 @@ export interface StylizeOptions extends ObjectiveOptions {
   /** Weights folder, loaded weights, or undefined for $STYLEGRAM_WEIGHTS. */
   weights?: string | VggWeights;
   threads?: number;
+  /** Where to compute: "cpu", "webgpu" (any GPU, through onnxruntime's WebGPU provider) or "auto" (default). */
+  device?: DeviceRequest;
   /** Memory the run may use, in bytes (default: what the system has available); checked before any work. */
   maxMemory?: number;
   /** Called at each set-up step (loading the weights, preparing each scale's objective). */
@@ -130,6 +138,7 @@ const STYLIZE_KEYS = [
   "originalColors",
   "weights",
   "threads",
+  "device",
   "maxMemory",
   "onStage",
   "onProgress",
@@ -179,6 +188,7 @@ export function validateStylizeOptions(o: StylizeOptions): void {
     }
   });
   opt(o.threads, (v) => wholeNumber("threads", v, 1));
+  opt(o.device, (v) => oneOfValues("device", v, DEVICE_REQUESTS));
   opt(o.maxMemory, (v) => finiteNumber("maxMemory", v, { above: 0 }));
   opt(o.onStage, (v) => functionValue("onStage", v));
   opt(o.onProgress, (v) => functionValue("onProgress", v));

@@ -10,6 +10,8 @@ import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult, StopReason } from "../optim/types.js";
 import { isFiniteVector } from "../optim/vector.js";
+import { chooseDevice } from "../runtime/device.js";
+import { probeWebGpu } from "../runtime/session.js";
 import { gaussianNoise } from "./noise.js";
 import {
   type Init,
@@ -97,6 +99,12 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   });
   const stopped = () => options.signal?.aborted === true;
   if (stopped()) throw new StoppedBeforeStartError();
+  const choice = await chooseDevice(options.device ?? "auto", probeWebGpu);
+  options.onStage?.({ stage: "device", device: choice.device, reason: choice.reason });
+  const runtime = {
+    device: choice.device,
+    ...(options.threads === undefined ? {} : { threads: options.threads }),
+  };
   options.onStage?.({ stage: "weights" });
   const weights = await resolveWeights(options.weights);
   const totalIterations = plan.reduce((n, p) => n + p.iterations, 0);
@@ -145,7 +153,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       content,
       styles,
       options,
-      ...(options.threads === undefined ? {} : { runtime: { threads: options.threads } }),
+      runtime,
     });
     try {
       // A stop during the set-up of the first scale leaves nothing to return.
@@ -171,6 +179,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             scales: plan.length,
             width: content.width,
             height: content.height,
+            device: choice.device,
           });
           if (snapshotEvery !== undefined && options.onSnapshot && iteration % snapshotEvery === 0) {
             await options.onSnapshot(finish(info.best), iteration);

@@ -2,7 +2,13 @@ import { parseArgs } from "node:util";
 import { computeLoss } from "../../api/loss.js";
 import { UsageError } from "../../errors.js";
 import { assertNotAnInput, checkWritable, writeFileAtomic } from "../../fsutil/atomic.js";
-import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
+import {
+  deviceFromFlags,
+  OBJECTIVE_FLAGS,
+  OBJECTIVE_HELP,
+  objectiveOptions,
+  weightsFromFlags,
+} from "../objective-flags.js";
 import { joinNegativeValues, parseCount, valueFlags } from "../parse.js";
 
 export const LOSS_HELP = `Usage: stylegram loss --content C --style S [--style S2 ...] --image X [options]
@@ -58,6 +64,7 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
     checkWritable(gradOut, force);
   }
   const threads = parseCount("--threads", values.threads);
+  const device = deviceFromFlags(values);
   const e = await computeLoss({
     content: values.content,
     styles,
@@ -65,6 +72,7 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
     options,
     weights: await weightsFromFlags(values),
     ...(threads === undefined ? {} : { threads }),
+    ...(device === undefined ? {} : { device }),
   });
   if (gradOut)
     writeFileAtomic(

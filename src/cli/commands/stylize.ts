@@ -15,7 +15,13 @@ import { formatBytes } from "../../objective/memory.js";
 import { defaultThreads } from "../../runtime/session.js";
 import { type Init, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
 import { planScales, StoppedBeforeStartError, stylize } from "../../stylize/stylize.js";
-import { OBJECTIVE_FLAGS, OBJECTIVE_HELP, objectiveOptions, weightsFromFlags } from "../objective-flags.js";
+import {
+  deviceFromFlags,
+  OBJECTIVE_FLAGS,
+  OBJECTIVE_HELP,
+  objectiveOptions,
+  weightsFromFlags,
+} from "../objective-flags.js";
 import { joinNegativeValues, oneOf, parseCount, parseNumber, parseNumbers, valueFlags } from "../parse.js";
 import { ProgressReporter } from "../progress.js";
 import { exitCodeFor, type StopSignal, withStopSignals } from "../signals.js";
@@ -45,7 +51,7 @@ Output and optimisation:
   --original-colors      keep the content's colours (luminance-only transfer)
   --print-every N        without a terminal, print progress every N iterations (default 10)
   --save-every N         also save the image every N iterations, as OUT_0100.png etc.
-  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds}
+  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds, device}
   --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
                          a run that would not fit stops at once and names the largest --size that does
 ${OBJECTIVE_HELP}
@@ -79,6 +85,12 @@ export function parseBytes(flag: string, text: string | undefined): number | und
 /** A line for each set-up step, so that no run sits silent while the weights load and the graph builds. */
 function describeStage(s: Stage): string {
   if (s.stage === "weights") return "loading the VGG19 weights";
+  if (s.stage === "device") {
+    const where = s.device === "webgpu" ? "the GPU (WebGPU)" : "the CPU";
+    return s.reason === "asked for"
+      ? `computing on ${where}`
+      : `computing on ${where} (--device auto: ${s.reason})`;
+  }
   const where = (s.scales ?? 1) > 1 ? ` (scale ${s.scale}/${s.scales})` : "";
   const memory =
     s.estimatedBytes === undefined
@@ -225,6 +237,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
   const maxMemory = parseBytes("--max-memory", values["max-memory"]);
   const objective = objectiveOptions(values);
+  const device = deviceFromFlags(values);
 
   const warn = (s: string) => process.stderr.write(`\nwarning: ${s}\n`);
   const release = reserveOutput(output);
@@ -256,6 +269,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
           ...(history === undefined ? {} : { historySize: history }),
           ...(lineSearch === undefined ? {} : { lineSearch }),
           ...(maxMemory === undefined ? {} : { maxMemory }),
+          ...(device === undefined ? {} : { device }),
           weights,
           ...(threads === undefined ? {} : { threads }),
           originalColors: values["original-colors"] === true,
@@ -272,6 +286,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
               style: p.style,
               tv: p.tv,
               seconds: p.seconds,
+              device: p.device,
             });
           },
           ...(saveEvery === undefined
