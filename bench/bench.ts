@@ -9,7 +9,8 @@
  *      reaches after 300 L-BFGS evaluations at 512 px, beside reference.py's own seconds.
  *
  *   npm run bench [-- --sizes 256,512,1024 --evals 5 --stylize-evals 100 --quality-evals 300
- *                     --quality-scales 512 --quality-iterations 600]
+ *                     --quality-scales 512 --quality-iterations 600 --device cpu|webgpu|auto]
+ * --device runs stylegram's measurements there (the Conv peak stays the CPU's).
  * A count of 0 skips that section.
  */
 import fs from "node:fs";
@@ -32,9 +33,11 @@ async function main(): Promise<void> {
   const qualityScales = arg("--quality-scales", "512");
   const qualityIterations = arg("--quality-iterations", "600");
   const withReference = referenceAvailable();
+  // The children read it: every Objective and stylize() they make runs on this device.
+  process.env.STYLEGRAM_BENCH_DEVICE = arg("--device", "cpu");
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-bench-"));
   console.log(
-    `stylegram bench on ${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
+    `stylegram bench on ${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; device ${process.env.STYLEGRAM_BENCH_DEVICE}`,
   );
   if (!withReference) console.log(REFERENCE_MISSING);
 

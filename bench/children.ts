@@ -16,13 +16,28 @@ import { CompiledGraph } from "../src/runtime/session.js";
 import { stylize } from "../src/stylize/stylize.js";
 import { median, WEIGHTS } from "./common.js";
 
+/** Where the measurements run: `npm run bench -- --device webgpu` sets it. */
+const DEVICE = (process.env.STYLEGRAM_BENCH_DEVICE ?? "cpu") as "cpu" | "webgpu" | "auto";
+const RUNTIME_DEVICE = DEVICE === "auto" ? await chooseAutoDevice() : DEVICE;
+
+async function chooseAutoDevice() {
+  const { chooseDevice } = await import("../src/runtime/device.js");
+  const { probeWebGpu } = await import("../src/runtime/session.js");
+  return (await chooseDevice("auto", probeWebGpu)).device;
+}
+
 const print = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
 async function evaluation(content: string, style: string, evals: number) {
   const weights = loadManifestWeights(WEIGHTS);
   const c = await loadImage(content);
-  const objective = await Objective.create({ weights, content: c, styles: [await loadImage(style)] });
+  const objective = await Objective.create({
+    weights,
+    content: c,
+    styles: [await loadImage(style)],
+    runtime: { device: RUNTIME_DEVICE },
+  });
   const x = toNetworkInput(c);
   await objective.evaluate(x); // warm-up: the memory arena grows to its working size
   const times: number[] = [];
@@ -69,6 +84,7 @@ async function stylizeRun(content: string, style: string, iterations: number) {
     iterations,
     init: "content",
     weights: WEIGHTS,
+    device: DEVICE,
     onProgress: (p) => void losses.push(p.total),
   });
   print({
@@ -98,6 +114,7 @@ async function toQuality(
     iterations,
     init: "content",
     weights: WEIGHTS,
+    device: DEVICE,
     signal: controller.signal,
     onProgress: (p) => {
       last = { seconds: p.seconds, iteration: p.iteration, loss: p.total };
