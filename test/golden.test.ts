@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RgbImage } from "../src/image/image.js";
@@ -10,32 +9,18 @@ import type { Pooling } from "../src/network/vgg19.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { Objective } from "../src/objective/objective.js";
 import type { ObjectiveOptions } from "../src/objective/options.js";
-import { compareVectors, relativeError } from "./support/compare.js";
+import { relativeError } from "./support/compare.js";
+import { assertGradientClose, type Golden, type GoldenCase, readF32, readGolden } from "./support/golden.js";
 import { GOLDEN_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
-
-interface GoldenCase {
-  content: Record<string, number>;
-  style: Record<string, number>;
-  tv: number;
-  total: number;
-  grads: Record<string, { file: string }>;
-}
 
 const shared = needsShared();
 
-function readF32(file: string): Float32Array {
-  const b = fs.readFileSync(path.join(GOLDEN_DIR, file));
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
 function assertGradient(got: Float32Array, file: string, what: string) {
-  const { relL2, cosine } = compareVectors(got, readF32(file));
-  assert.ok(cosine > 0.9999, `${what}: cosine ${cosine}`);
-  assert.ok(relL2 < 1e-3, `${what}: relative L2 error ${relL2}`);
+  assertGradientClose(got, readF32(file), what);
 }
 
 describe("objective matches reference.py's golden values", shared, () => {
-  let golden: { content_layers: string[]; style_layers: string[]; cases: Record<string, GoldenCase> };
+  let golden: Golden;
   let weights: VggWeights;
   let content: RgbImage;
   let style: RgbImage;
@@ -43,7 +28,7 @@ describe("objective matches reference.py's golden values", shared, () => {
   const objectives: Objective[] = [];
 
   before(async () => {
-    golden = JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, "golden.json"), "utf8"));
+    golden = readGolden();
     weights = loadManifestWeights(WEIGHTS_DIR);
     content = await loadImage(path.join(GOLDEN_DIR, "content.png"));
     style = await loadImage(path.join(GOLDEN_DIR, "style.png"));

@@ -46,6 +46,10 @@ function pngHeaderOnly(width: number, height: number): Buffer {
   ]);
 }
 
+/** A stylization that runs until it is stopped, printing every iteration. */
+const longRun = (out: string) =>
+  startCli([content, style, "-o", out, "--iterations", "5000", "--print-every", "1", ...fast]);
+
 describe("hardening: the CLI under bad input", shared, () => {
   let tmp: string;
   before(() => {
@@ -220,17 +224,7 @@ describe("hardening: the CLI under bad input", shared, () => {
 
     test("a second run with the same -o stops at once; the first keeps its result", async () => {
       const out = file("raced.png");
-      const first = startCli([
-        content,
-        style,
-        "-o",
-        out,
-        "--iterations",
-        "5000",
-        "--print-every",
-        "1",
-        ...fast,
-      ]);
+      const first = longRun(out);
       await first.waitFor(/iteration 2\//);
       const second = runCli([content, style, "-o", out, "--iterations", "2", ...fast]);
       assert.equal(second.code, 2, second.stderr);
@@ -246,17 +240,7 @@ describe("hardening: the CLI under bad input", shared, () => {
 
     test("a file that appears at -o during the run is not replaced: the result goes to a recovery file", async () => {
       const out = file("appeared.png");
-      const run = startCli([
-        content,
-        style,
-        "-o",
-        out,
-        "--iterations",
-        "5000",
-        "--print-every",
-        "1",
-        ...fast,
-      ]);
+      const run = longRun(out);
       await run.waitFor(/iteration 2\//);
       fs.writeFileSync(out, "precious");
       run.child.kill("SIGTERM");
@@ -278,17 +262,7 @@ describe("hardening: the CLI under bad input", shared, () => {
     ] as const) {
       test(`${signal} saves the best image so far and exits ${code}`, async () => {
         const out = file(`${signal}.png`);
-        const run = startCli([
-          content,
-          style,
-          "-o",
-          out,
-          "--iterations",
-          "5000",
-          "--print-every",
-          "1",
-          ...fast,
-        ]);
+        const run = longRun(out);
         await run.waitFor(/iteration 3\//);
         run.child.kill(signal);
         const r = await run.done;

@@ -17,7 +17,14 @@ import { Objective } from "../src/objective/objective.js";
 import type { ObjectiveOptions } from "../src/objective/options.js";
 import { stylize } from "../src/stylize/stylize.js";
 import { runCliAsync } from "./support/cli.js";
-import { compareVectors, relativeError } from "./support/compare.js";
+import { relativeError } from "./support/compare.js";
+import {
+  assertGradientClose as assertClose,
+  type Golden,
+  type GoldenCase,
+  readF32,
+  readGolden,
+} from "./support/golden.js";
 import { GOLDEN_DIR, needsShared } from "./support/shared.js";
 import { needsSwiftShader } from "./support/swiftshader.js";
 
@@ -25,34 +32,15 @@ const shared = needsShared();
 const gpu = needsSwiftShader();
 const both = shared.skip ? shared : gpu;
 
-interface GoldenCase {
-  content: Record<string, number>;
-  style: Record<string, number>;
-  tv: number;
-  total: number;
-  grads: Record<string, { file: string }>;
-}
-
-function readF32(file: string): Float32Array {
-  const b = fs.readFileSync(path.join(GOLDEN_DIR, file));
-  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-}
-
-function assertClose(got: Float32Array, expected: Float32Array, what: string): void {
-  const { relL2, cosine } = compareVectors(got, expected);
-  assert.ok(cosine > 0.9999, `${what}: cosine ${cosine}`);
-  assert.ok(relL2 < 1e-3, `${what}: relative L2 error ${relL2}`);
-}
-
 describe("the objective on WebGPU (SwiftShader)", both, () => {
-  let golden: { content_layers: string[]; style_layers: string[]; cases: Record<string, GoldenCase> };
+  let golden: Golden;
   let weights: VggWeights;
   let content: RgbImage;
   let style: RgbImage;
   let tmp: string;
 
   before(async () => {
-    golden = JSON.parse(fs.readFileSync(path.join(GOLDEN_DIR, "golden.json"), "utf8"));
+    golden = readGolden();
     weights = loadManifestWeights(path.join(GOLDEN_DIR, "..", "models", "vgg19"));
     content = await loadImage(path.join(GOLDEN_DIR, "content.png"));
     style = await loadImage(path.join(GOLDEN_DIR, "style.png"));

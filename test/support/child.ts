@@ -15,7 +15,7 @@ export interface RunningCli {
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
-export function startCli(args: string[], env: Record<string, string> = {}): RunningCli {
+export function startCli(args: string[], env: Record<string, string | undefined> = {}): RunningCli {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", path.join(ROOT, "src", "cli", "run.ts"), ...args],
