@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
+import path from "node:path";
 import { describe, test } from "node:test";
+import { UsageError } from "../src/errors.js";
 import { adam } from "../src/optim/adam.js";
 import { lbfgs } from "../src/optim/lbfgs.js";
 import type { Differentiable } from "../src/optim/types.js";
+import { stylize } from "../src/stylize/stylize.js";
 import { rng } from "./support/random.js";
+import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 /** Rosenbrock in n dimensions: minimum 0 at (1, ..., 1). */
 const rosenbrock: Differentiable = async (x) => {
@@ -33,6 +37,23 @@ function quadratic(n: number): Differentiable {
     return { value, gradient: g };
   };
 }
+
+/**
+ * Sum_i b_i x_i + 5e-5 x_i^2 + 1e-6 x_i^4, from x = 0: a steep slope, almost no curvature at the
+ * start, a quartic wall, and a minimum about 60 units away, like the style loss at the content image
+ * in pixel units. The curvature pair of PyTorch's tiny first step predicts a step of ~2e4 units.
+ */
+const flatStart: Differentiable = async (x) => {
+  const g = new Float32Array(x.length);
+  let value = 0;
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i] as number;
+    const b = 1 + i / x.length;
+    value += b * v + 5e-5 * v * v + 1e-6 * v ** 4;
+    g[i] = b + 1e-4 * v + 4e-6 * v ** 3;
+  }
+  return { value, gradient: g };
+};
 
 const start = (n: number, seed: number) => {
   const r = rng(seed);
@@ -89,6 +110,35 @@ describe("L-BFGS", () => {
     assert.equal(r.evaluations, 5);
   });
 
+  test("the steps after a tiny first step are capped: no blow-up, and 5 evaluations get near the minimum", async () => {
+    const values: number[] = [];
+    const r = await lbfgs(flatStart, new Float32Array(16), {
+      maxEvaluations: 5,
+      onEvaluation: ({ value }) => void values.push(value),
+    });
+    // Uncapped, the third evaluation is ~1e12 and the backtracking spends the rest: the best is ~-1.5.
+    assert.ok(Math.max(...values) <= 0, `values ${values}`);
+    assert.ok(r.value < -1000, `value ${r.value} (minimum about -1270)`);
+    let moved = 0;
+    for (let i = 0; i < 16; i++) moved = Math.max(moved, Math.abs(r.x[i] as number));
+    // A tiny first step, then three of at most 64 (the default maxStep).
+    assert.ok(moved <= 3 * 64 + 1, `max |x| ${moved}`);
+  });
+
+  test("maxStep: Infinity takes PyTorch's steps; a maxStep <= 0 is refused", async () => {
+    const values: number[] = [];
+    await lbfgs(flatStart, new Float32Array(16), {
+      maxEvaluations: 3,
+      maxStep: Number.POSITIVE_INFINITY,
+      onEvaluation: ({ value }) => void values.push(value),
+    });
+    assert.ok((values[2] as number) > 1e9, `values ${values}`);
+    await assert.rejects(
+      lbfgs(flatStart, new Float32Array(4), { maxEvaluations: 3, maxStep: 0 }),
+      (e: unknown) => e instanceof UsageError && /maxStep must be > 0, got 0/.test(e.message),
+    );
+  });
+
   test("a smaller history converges more slowly on the quadratic", async () => {
     const f = quadratic(200);
     const short = await lbfgs(f, start(200, 3), { maxEvaluations: 40, historySize: 2 });
@@ -107,5 +157,23 @@ describe("Adam", () => {
     const x0 = Float32Array.from([-1.2, 1]);
     const r = await adam(rosenbrock, x0, { maxEvaluations: 2000, learningRate: 0.02 });
     assert.ok(r.value < 0.01 * (await rosenbrock(x0)).value, `value ${r.value}`);
+  });
+});
+
+describe("L-BFGS on a real stylization", needsShared(), () => {
+  test("at 96 px, 5 iterations already lower the loss well below the start", async () => {
+    const seen: number[] = [];
+    const r = await stylize({
+      content: path.join(IMAGES_DIR, "tubingen.jpg"),
+      styles: [path.join(IMAGES_DIR, "starry_night.jpg")],
+      size: 96,
+      iterations: 5,
+      weights: WEIGHTS_DIR,
+      onProgress: (p) => void seen.push(p.total),
+    });
+    const first = seen[0] as number;
+    // Before the cap the second step raised the loss from 2.3e8 to 3.1e15 and the photo came back unchanged.
+    assert.ok(Math.max(...seen) <= first, `losses ${seen}`);
+    assert.ok(r.loss.total < first / 2, `loss ${first} -> ${r.loss.total}`);
   });
 });

@@ -1,3 +1,4 @@
+import { UsageError } from "../errors.js";
 import { type LineSearchPoint, strongWolfe } from "./line-search.js";
 import {
   type Differentiable,
@@ -18,15 +19,31 @@ export interface LbfgsOptions extends MinimizeOptions {
   gradientTolerance?: number;
   /** Stop when the value or the step changes by less than this. Default: never. */
   changeTolerance?: number;
+  /**
+   * Largest change of any coordinate in one step, in the units of x; default MAX_STEP (pixels).
+   * Infinity gives PyTorch's steps.
+   */
+  maxStep?: number;
 }
 
 /** A step that multiplies the value by more than this is taken back. */
 const BLOW_UP = 4;
 
 /**
+ * Default cap on max |step|, a quarter of the 0..255 pixel range. PyTorch's first step moves the
+ * pixels by ~1e-3, under the float32 noise of the gradient and the kinks of ReLU and max-pooling,
+ * so the curvature pair it yields is noise: at 96 px the next step moved pixels by ~1e4 and the
+ * loss rose x1e7, and backing off by 10s then spent the few iterations of a short run. A capped step
+ * keeps the direction and goes where the pair measures real curvature; well-scaled L-BFGS steps on
+ * images stay below it.
+ */
+const MAX_STEP = 64;
+
+/**
  * Limited-memory BFGS with the two-loop recursion, in the variant PyTorch's
  * torch.optim.LBFGS implements (first step scaled by 1/|g|_1, H0 = s.y / y.y,
- * pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's.
+ * pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's, except that no step
+ * moves a coordinate by more than maxStep.
  * Returns the best point evaluated.
  */
 export async function lbfgs(
@@ -36,7 +53,10 @@ export async function lbfgs(
 ): Promise<MinimizeResult> {
   const m = options.historySize ?? 100;
   const lr = options.learningRate ?? 1;
-  if (!(m >= 1)) throw new RangeError("L-BFGS history size must be >= 1");
+  const maxStep = options.maxStep ?? MAX_STEP;
+  if (!(Number.isInteger(m) && m >= 1))
+    throw new UsageError(`L-BFGS historySize must be a whole number >= 1, got ${m}`);
+  if (!(maxStep > 0)) throw new UsageError(`L-BFGS maxStep must be > 0, got ${maxStep}`);
   const n = x0.length;
   const tracker = new EvaluationTracker(f, options, n);
   const x = Float32Array.from(x0);
@@ -100,6 +120,9 @@ export async function lbfgs(
       if (!(gtd < 0)) return tracker.result("converged");
     }
     t = first ? Math.min(1, 1 / sumAbs(g)) * lr : lr;
+    // Trust region in the units of x: shrink the step, never turn it.
+    const dMax = maxAbs(d);
+    if (t * dMax > maxStep) t = maxStep / dMax;
     first = false;
     gPrev = g;
     const valuePrev = value;
