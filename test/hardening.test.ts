@@ -342,6 +342,30 @@ describe("hardening: the CLI under bad input", shared, () => {
       );
     });
 
+    test("a corrupt .h5 weights file gets one clear message, without HDF5's own diagnostics", () => {
+      const h5 = file("corrupt.h5");
+      fs.writeFileSync(
+        h5,
+        Buffer.concat([Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(4096, 7)]),
+      );
+      const r = runCli([
+        content,
+        style,
+        "-o",
+        file("never.png"),
+        "--size",
+        "64",
+        "--weights",
+        h5,
+        "--device",
+        "cpu",
+      ]);
+      assert.ok(looksLikeCleanError(r), r.stderr);
+      assert.match(r.stderr, /weights file .*corrupt.h5: cannot be opened as HDF5 .*truncated or corrupt/);
+      assert.doesNotMatch(r.stderr, /HDF5-DIAG/);
+      assert.ok(r.stderr.trim().split("\n").length <= 4, r.stderr);
+    });
+
     test("an empty file says it is empty", () => {
       fs.writeFileSync(file("empty.jpg"), "");
       const r = stylizeFrom(file("empty.jpg"));

@@ -46,13 +46,41 @@ export async function loadKerasH5(
   // Loaded only when an HDF5 file is read: merely importing h5wasm was measured to raise the
   // peak RSS of a later 256 px evaluation from 725 to 1280 MiB.
   const h5wasm = (await import("h5wasm/node")).default;
-  await h5wasm.ready;
+  const hdf5 = await h5wasm.ready;
+  // HDF5 prints its whole error stack (dozens of "HDF5-DIAG" lines) to stderr by itself, before
+  // any message of ours. h5wasm's throwing handler hands it to us as an exception instead; it is
+  // switched on only while this (synchronous) read runs, as it applies to every h5wasm user.
+  hdf5.activate_throwing_error_handler();
+  try {
+    return readKerasH5(h5wasm, file, widths, fail);
+  } finally {
+    hdf5.deactivate_throwing_error_handler();
+  }
+}
+
+type H5wasm = typeof import("h5wasm/node").default;
+
+/** The deepest cause in an HDF5 error stack ("truncated file: eof = ..."), or the message's first line. */
+export function hdf5Reason(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const causes = [...message.matchAll(/#\d+: .* in [\w.]+\(\): (.+)$/gm)].map((m) => m[1] as string);
+  return (causes.at(-1) ?? message.split("\n")[0] ?? message).trim();
+}
+
+function readKerasH5(
+  h5wasm: H5wasm,
+  file: string,
+  widths: readonly number[],
+  fail: (what: string) => never,
+): VggWeights {
   let h5: InstanceType<typeof h5wasm.File>;
   try {
     h5 = new h5wasm.File(file, "r");
   } catch (e) {
-    return fail(`cannot be opened as HDF5 (${(e as Error).message}): truncated or corrupt`);
+    return fail(`cannot be opened as HDF5 (${hdf5Reason(e)}): truncated or corrupt`);
   }
+  // Without the throwing handler a failed open returns a negative id rather than throwing.
+  if (h5.file_id < 0n) return fail("cannot be opened as HDF5: truncated or corrupt");
   try {
     const layerNames = strings(h5.attrs.layer_names?.value);
     if (layerNames.length === 0) fail('has no "layer_names" attribute: not a Keras weights file');
@@ -71,9 +99,7 @@ export async function loadKerasH5(
         try {
           ds = h5.get(`${layer}/${name}`) ?? group.get(name);
         } catch (e) {
-          return fail(
-            `tensor ${layer}/${name} cannot be read (${(e as Error).message}): truncated or corrupt`,
-          );
+          return fail(`tensor ${layer}/${name} cannot be read (${hdf5Reason(e)}): truncated or corrupt`);
         }
         if (!(ds instanceof h5wasm.Dataset)) return fail(`tensor ${layer}/${name} is missing`);
         const got = ds.shape ?? [];
@@ -84,9 +110,7 @@ export async function loadKerasH5(
         try {
           value = ds.value;
         } catch (e) {
-          return fail(
-            `tensor ${layer}/${name} cannot be read (${(e as Error).message}): truncated or corrupt`,
-          );
+          return fail(`tensor ${layer}/${name} cannot be read (${hdf5Reason(e)}): truncated or corrupt`);
         }
         if (!(value instanceof Float32Array || value instanceof Float64Array)) {
           return fail(`tensor ${layer}/${name} is not floating point`);
@@ -112,8 +136,11 @@ export async function loadKerasH5(
   } catch (e) {
     if (e instanceof StylegramError) throw e;
     // h5wasm reports a damaged file as whatever part of it it failed to read.
-    return fail(`cannot be read (${(e as Error).message}): truncated or corrupt`);
+    return fail(`cannot be read (${hdf5Reason(e)}): truncated or corrupt`);
   } finally {
-    h5.close();
+    // A damaged file can fail to close too; what went wrong was reported above.
+    try {
+      h5.close();
+    } catch {}
   }
 }
