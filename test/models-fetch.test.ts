@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
@@ -6,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { StylegramError } from "../src/errors.js";
 import type { ModelSpec } from "../src/models/registry.js";
 import { fetchModel } from "../src/models/resolve.js";
@@ -96,6 +98,7 @@ describe("fetching weights", () => {
   });
 
   const cacheIsEmpty = (dir: string) => !fs.existsSync(dir) || fs.readdirSync(dir).length === 0;
+  const leftIn = (dir: string) => `left behind: ${fs.existsSync(dir) ? fs.readdirSync(dir).join(", ") : ""}`;
 
   test("a good download lands in the cache, verified, and loads", async () => {
     const dir = path.join(tmp, "cache-good");
@@ -113,7 +116,7 @@ describe("fetching weights", () => {
     ["a wrong checksum", "/wrong.h5", /has md5 [0-9a-f]{32}, expected/],
     ["a 404", "/missing.h5", /HTTP 404/],
     ["a server that stalls", "/stall.h5", /stalled: no data for 0.5 s/],
-    ["a server that is not there", "", /failed: ECONNREFUSED/],
+    ["a server that is not there", "", /failed: ECONNREFUSED, nothing is listening at 127\.0\.0\.1:\d+/],
   ] as const) {
     test(`${name} ends in a clear error and an empty cache`, async () => {
       const dir = path.join(tmp, `cache-${route.replace(/\W/g, "") || "refused"}`);
@@ -123,7 +126,7 @@ describe("fetching weights", () => {
         assert.match(e.message, message);
         return true;
       });
-      assert.ok(cacheIsEmpty(dir), `left behind: ${fs.readdirSync(dir).join(", ")}`);
+      assert.ok(cacheIsEmpty(dir), leftIn(dir));
     });
   }
 
@@ -190,20 +193,26 @@ describe("fetching weights", () => {
   for (const [url, message] of [
     ["not-a-url", /"not-a-url" is not a URL: give the full address of the file/],
     ["ftp://127.0.0.1/vgg19.h5", /only http:\/\/ and https:\/\/ addresses are supported/],
+    [
+      "http://127.0.0.1:1/x",
+      /cannot download http:\/\/127\.0\.0\.1:1\/x: port 1 is reserved for another protocol/,
+    ],
   ] as const) {
     test(`models fetch --url ${url}: a clear error and nothing left behind`, async () => {
-      const home = path.join(tmp, `home-bad-url-${url.length}`);
+      const home = path.join(tmp, `home-bad-url-${url.replace(/\W/g, "")}`);
       const r = await runCliAsync(["models", "fetch", "--url", url], { STYLEGRAM_HOME: home });
       assert.equal(r.code, 2, r.stderr);
       assert.ok(looksLikeCleanError(r), r.stderr);
       assert.match(r.stderr, message);
-      assert.ok(cacheIsEmpty(home));
+      assert.doesNotMatch(r.stderr, /Failed to parse URL|TypeError|fetch failed/);
+      assert.ok(cacheIsEmpty(home), leftIn(home));
     });
   }
 
   for (const [signal, code] of [
     ["SIGTERM", 143],
     ["SIGINT", 130],
+    ["SIGHUP", 129],
   ] as const) {
     test(`${signal} during a download removes the partial file and exits ${code}`, async () => {
       const home = path.join(tmp, `home-${signal}`);
@@ -215,10 +224,47 @@ describe("fetching weights", () => {
       run.child.kill(signal);
       const r = await run.done;
       assert.equal(r.code, code, r.stderr);
-      assert.match(r.stderr, /download of .*stall.h5 was interrupted; the partial file was removed/);
-      assert.ok(cacheIsEmpty(home), `left behind: ${fs.readdirSync(home).join(", ")}`);
+      assert.ok(looksLikeCleanError(r), r.stderr);
+      // One line says what happened, and it is the last.
+      assert.match(r.stderr, /\nstylegram: download of .*stall\.h5 interrupted; nothing was kept\n$/);
+      assert.equal(r.stderr.match(/^stylegram: /gm)?.length, 1, r.stderr);
+      assert.ok(cacheIsEmpty(home), leftIn(home));
     });
   }
+
+  test("an abort signal stops a library download and leaves an empty cache", async () => {
+    const dir = path.join(tmp, "cache-abort");
+    const controller = new AbortController();
+    const download = fetchModel(spec, {
+      dir,
+      url: `${srv.url}/stall.h5`,
+      signal: controller.signal,
+      onProgress: () => controller.abort(), // once the first bytes are in the partial file's way
+    });
+    await assert.rejects(download, /download of .*stall\.h5 interrupted; nothing was kept/);
+    assert.ok(cacheIsEmpty(dir), leftIn(dir));
+    await assert.rejects(
+      fetchModel(spec, { dir, signal: AbortSignal.abort() }),
+      /interrupted before it started/,
+    );
+    assert.ok(cacheIsEmpty(dir));
+  });
+
+  test("a process that exits in the middle of a download (a second Ctrl-C) leaves no partial file", async () => {
+    const dir = path.join(tmp, "cache-exit");
+    const dest = path.join(dir, "tiny.h5");
+    const fetchTs = fileURLToPath(new URL("../src/models/fetch.ts", import.meta.url));
+    // Exits with process.exit, as a second signal does, while fetchFile still holds the partial file open.
+    const script = `import(${JSON.stringify(fetchTs)}).then(({ fetchFile }) => {
+      const fs = require("node:fs");
+      fetchFile({ url: ${JSON.stringify(`${srv.url}/stall.h5`)}, md5: "0".repeat(32), dest: ${JSON.stringify(dest)} });
+      setInterval(() => fs.existsSync(${JSON.stringify(`${dest}.part`)}) && process.exit(3), 20);
+    });`;
+    const child = spawn(process.execPath, ["--import", "tsx", "-e", script], { stdio: "inherit" });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    assert.equal(code, 3, "the child saw the partial file and exited");
+    assert.ok(cacheIsEmpty(dir), leftIn(dir));
+  });
 
   test("models list and verify report the cache", () => {
     const home = path.join(tmp, "home-list");

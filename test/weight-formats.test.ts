@@ -3,12 +3,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import sharp from "sharp";
 import { StylegramError } from "../src/errors.js";
 import { loadKerasH5 } from "../src/network/formats/keras-h5.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import { encodeSafetensors, loadSafetensors } from "../src/network/formats/safetensors.js";
 import { KERAS_VGG19_FILE, loadWeightsFrom } from "../src/network/load.js";
 import type { VggWeights } from "../src/network/weights.js";
+import { looksLikeCleanError, runCli } from "./support/cli.js";
 import { TINY_WIDTHS, writeKerasH5, writeTinyManifest } from "./support/tiny-weights.js";
 
 function assertSameWeights(a: VggWeights, b: VggWeights) {
@@ -75,7 +77,12 @@ describe("weight formats", () => {
   });
 
   const broken: [string, (dir: string) => string, RegExp][] = [
-    ["truncated HDF5", (d) => cut(d, "keras.h5", 0.5), /cannot be (opened|read)|truncated or corrupt/],
+    [
+      "truncated HDF5",
+      (d) => cut(d, "keras.h5", 0.5),
+      /cannot be opened as HDF5 \(truncated file: eof = \d+.*\): truncated or corrupt/,
+    ],
+    ["damaged HDF5", (d) => damage(d, "keras.h5"), /cannot be read \(.+\): truncated or corrupt/],
     ["HDF5 of another network", (d) => copy(d, "keras.h5"), /needs \[3,3,3,64\]/],
     ["truncated safetensors", (d) => cut(d, "weights.safetensors", 0.7), /truncated/],
     ["not a weights file", (d) => write(d, "notes.txt", "hello"), /neither HDF5 \(Keras\) nor \.safetensors/],
@@ -85,6 +92,14 @@ describe("weight formats", () => {
     const bytes = fs.readFileSync(path.join(d, name));
     const out = path.join(d, `cut-${fraction}-${name}`);
     fs.writeFileSync(out, bytes.subarray(0, Math.floor(bytes.length * fraction)));
+    return out;
+  };
+  /** The file with its metadata near the start overwritten: the right length, unreadable. */
+  const damage = (d: string, name: string) => {
+    const bytes = fs.readFileSync(path.join(d, name));
+    bytes.fill(0xff, 100, 400);
+    const out = path.join(d, `damaged-${name}`);
+    fs.writeFileSync(out, bytes);
     return out;
   };
   const copy = (d: string, name: string) => path.join(d, name);
@@ -103,6 +118,36 @@ describe("weight formats", () => {
         assert.ok(e.message.includes(path.basename(file)) || e.message.includes(file), e.message);
         return true;
       });
+    });
+  }
+
+  test("a failed HDF5 read puts stderr back as it found it", async () => {
+    const { writeSync } = fs;
+    const { write } = process.stderr;
+    await assert.rejects(loadKerasH5(cut(tmp, "keras.h5", 0.3), TINY_WIDTHS), StylegramError);
+    assert.equal(fs.writeSync, writeSync);
+    assert.equal(process.stderr.write, write);
+  });
+
+  for (const [name, make] of [
+    ["truncated", (d: string) => cut(d, "keras.h5", 0.4)],
+    ["damaged", (d: string) => damage(d, "keras.h5")],
+  ] as const) {
+    test(`the CLI given a ${name} .h5 prints one clear message and none of HDF5's own diagnostics`, async () => {
+      const file = make(tmp);
+      const image = path.join(tmp, "grey.png");
+      await sharp({ create: { width: 8, height: 8, channels: 3, background: "#808080" } })
+        .png()
+        .toFile(image);
+      const r = runCli(["loss", "--content", image, "--style", image, "--image", image, "--weights", file]);
+      assert.ok(looksLikeCleanError(r), r.stderr);
+      assert.doesNotMatch(r.stderr, /HDF5-DIAG|Aborted\(|#\d{3}:/);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^stylegram: weights file .*${path.basename(file)}: cannot be (opened as HDF5|read) \\(.+\\): truncated or corrupt\n$`,
+        ),
+      );
     });
   }
 });

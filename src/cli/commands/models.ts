@@ -2,12 +2,12 @@ import fs from "node:fs";
 import { parseArgs } from "node:util";
 import { StylegramError, UsageError } from "../../errors.js";
 import { cacheDir, cachedPath } from "../../models/cache.js";
-import { md5File } from "../../models/fetch.js";
+import { checkDownloadUrl, md5File } from "../../models/fetch.js";
 import { MODELS, type ModelSpec } from "../../models/registry.js";
 import { fetchModel, modelUrl } from "../../models/resolve.js";
 import { loadKerasH5 } from "../../network/formats/keras-h5.js";
 import { downloadProgress } from "../download-progress.js";
-import { withStopSignals } from "../signals.js";
+import { exitCodeFor, type StopSignal, withStopSignals } from "../signals.js";
 
 export const MODELS_HELP = `Usage:
   stylegram models fetch [vgg19] [--url URL] [--force]   download weights into the cache
@@ -53,18 +53,23 @@ export async function modelsCommand(argv: string[], out: (s: string) => void): P
         return 0;
       }
       const url = modelUrl(s, values.url);
+      checkDownloadUrl(url); // before "fetching ...": a bad --url is a usage error, not a failed download
       process.stderr.write(`fetching ${s.description}\n  from ${url}\n`);
       const progress = downloadProgress(process.stderr, s.name);
-      await withStopSignals(
-        (sig) => {
-          progress.end();
-          process.stderr.write(`stopping the download (${sig === "SIGINT" ? "Ctrl-C" : sig})\n`);
-        },
-        (signal) => fetchModel(s, { url, onProgress: progress.update, signal }),
-      );
-      progress.end();
+      // Ctrl-C, SIGTERM or SIGHUP abort the download; fetchFile removes the partial file and its
+      // error ("... interrupted; nothing was kept") is the one line printed, with the signal's exit code.
+      let stoppedBy: StopSignal | undefined;
+      try {
+        ({ stoppedBy } = await withStopSignals(
+          () => undefined,
+          (signal) => fetchModel(s, { url, onProgress: progress.update, signal }),
+        ));
+      } finally {
+        progress.end(); // so that any error starts on a line of its own
+      }
       out(`${s.name}: ${dest} (md5 ${s.md5} verified)\n`);
-      return 0;
+      // A signal that came as the last byte did: the file is complete and kept, the stop still reported.
+      return exitCodeFor(stoppedBy, 0);
     }
     case "list": {
       out(`cache: ${cacheDir()}\n`);

@@ -46,25 +46,67 @@ export async function loadKerasH5(
   // Loaded only when an HDF5 file is read: merely importing h5wasm was measured to raise the
   // peak RSS of a later 256 px evaluation from 725 to 1280 MiB.
   const h5wasm = (await import("h5wasm/node")).default;
-  const hdf5 = await h5wasm.ready;
-  // HDF5 prints its whole error stack (dozens of "HDF5-DIAG" lines) to stderr by itself, before
-  // any message of ours. h5wasm's throwing handler hands it to us as an exception instead; it is
-  // switched on only while this (synchronous) read runs, as it applies to every h5wasm user.
-  hdf5.activate_throwing_error_handler();
-  try {
-    return readKerasH5(h5wasm, file, widths, fail);
-  } finally {
-    hdf5.deactivate_throwing_error_handler();
-  }
+  await h5wasm.ready;
+  return withHdf5Diagnostics((reason) => readKerasH5(h5wasm, file, widths, fail, reason));
 }
 
 type H5wasm = typeof import("h5wasm/node").default;
+/** Why HDF5 failed, in a few words, for a message that goes on to say "truncated or corrupt". */
+type Reason = (e?: unknown) => string;
 
-/** The deepest cause in an HDF5 error stack ("truncated file: eof = ..."), or the message's first line. */
-export function hdf5Reason(e: unknown): string {
-  const message = e instanceof Error ? e.message : String(e);
-  const causes = [...message.matchAll(/#\d+: .* in [\w.]+\(\): (.+)$/gm)].map((m) => m[1] as string);
-  return (causes.at(-1) ?? message.split("\n")[0] ?? message).trim();
+/**
+ * Runs `body` (synchronous) with stderr captured. On a damaged file HDF5 prints its whole error
+ * stack (dozens of "HDF5-DIAG" lines) and emscripten may print "Aborted(...)", before any message
+ * of ours. h5wasm writes the first straight to file descriptor 2 with fs.writeSync (its NODERAWFS
+ * file system) and the second with console.error, both synchronously, so what reaches stderr
+ * during this call is theirs alone. `reason` picks the root cause out of it for our one clear
+ * message; STYLEGRAM_DEBUG=1 still shows it all. (h5wasm's throwing error handler would silence
+ * HDF5 too, but it throws through HDF5's C code and leaks the ids that keep a damaged file open:
+ * a later open of the same file then reads HDF5's stale copy of it.)
+ */
+function withHdf5Diagnostics<T>(body: (reason: Reason) => T): T {
+  const debug = Boolean(process.env.STYLEGRAM_DEBUG);
+  const { writeSync } = fs;
+  const stderr = process.stderr;
+  const { write } = stderr;
+  let captured = "";
+  const writeSyncMuted = (fd: number, data: string | NodeJS.ArrayBufferView, ...rest: unknown[]): number => {
+    if (fd !== 2 || debug) return Reflect.apply(writeSync, fs, [fd, data, ...rest]) as number;
+    if (typeof data === "string") {
+      captured += data;
+      return Buffer.byteLength(data);
+    }
+    // (fd, buffer, offset?, length?, position?), as emscripten calls it.
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const offset = typeof rest[0] === "number" ? rest[0] : 0;
+    const length = typeof rest[1] === "number" ? rest[1] : bytes.length - offset;
+    captured += Buffer.from(bytes.subarray(offset, offset + length)).toString();
+    return length;
+  };
+  const writeMuted = (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    if (debug) return Reflect.apply(write, stderr, [chunk, ...rest]) as boolean;
+    captured += typeof chunk === "string" ? chunk : Buffer.from(chunk).toString();
+    return true;
+  };
+  fs.writeSync = writeSyncMuted as typeof fs.writeSync;
+  stderr.write = writeMuted as typeof stderr.write;
+  try {
+    return body((e) => hdf5Reason(captured, e));
+  } finally {
+    fs.writeSync = writeSync;
+    stderr.write = write;
+  }
+}
+
+/**
+ * The root cause HDF5 printed: the deepest frame of its first error stack, such as "truncated
+ * file: eof = 16606, ...". Otherwise the exception's own message.
+ */
+export function hdf5Reason(diagnostics: string, e?: unknown): string {
+  const first = diagnostics.split("HDF5-DIAG")[1] ?? "";
+  const causes = [...first.matchAll(/#\d+: .* in [\w.]+\(\): (.+)$/gm)].map((m) => (m[1] as string).trim());
+  const message = e instanceof Error ? e.message.split("\n")[0] : e === undefined ? undefined : String(e);
+  return causes.at(-1) ?? message ?? "unreadable";
 }
 
 function readKerasH5(
@@ -72,15 +114,16 @@ function readKerasH5(
   file: string,
   widths: readonly number[],
   fail: (what: string) => never,
+  reason: Reason,
 ): VggWeights {
   let h5: InstanceType<typeof h5wasm.File>;
   try {
     h5 = new h5wasm.File(file, "r");
   } catch (e) {
-    return fail(`cannot be opened as HDF5 (${hdf5Reason(e)}): truncated or corrupt`);
+    return fail(`cannot be opened as HDF5 (${reason(e)}): truncated or corrupt`);
   }
-  // Without the throwing handler a failed open returns a negative id rather than throwing.
-  if (h5.file_id < 0n) return fail("cannot be opened as HDF5: truncated or corrupt");
+  // h5wasm does not throw when HDF5 cannot open a file: it hands back a negative id.
+  if (h5.file_id < 0n) return fail(`cannot be opened as HDF5 (${reason()}): truncated or corrupt`);
   try {
     const layerNames = strings(h5.attrs.layer_names?.value);
     if (layerNames.length === 0) fail('has no "layer_names" attribute: not a Keras weights file');
@@ -99,7 +142,7 @@ function readKerasH5(
         try {
           ds = h5.get(`${layer}/${name}`) ?? group.get(name);
         } catch (e) {
-          return fail(`tensor ${layer}/${name} cannot be read (${hdf5Reason(e)}): truncated or corrupt`);
+          return fail(`tensor ${layer}/${name} cannot be read (${reason(e)}): truncated or corrupt`);
         }
         if (!(ds instanceof h5wasm.Dataset)) return fail(`tensor ${layer}/${name} is missing`);
         const got = ds.shape ?? [];
@@ -110,7 +153,7 @@ function readKerasH5(
         try {
           value = ds.value;
         } catch (e) {
-          return fail(`tensor ${layer}/${name} cannot be read (${hdf5Reason(e)}): truncated or corrupt`);
+          return fail(`tensor ${layer}/${name} cannot be read (${reason(e)}): truncated or corrupt`);
         }
         if (!(value instanceof Float32Array || value instanceof Float64Array)) {
           return fail(`tensor ${layer}/${name} is not floating point`);
@@ -136,11 +179,13 @@ function readKerasH5(
   } catch (e) {
     if (e instanceof StylegramError) throw e;
     // h5wasm reports a damaged file as whatever part of it it failed to read.
-    return fail(`cannot be read (${hdf5Reason(e)}): truncated or corrupt`);
+    return fail(`cannot be read (${reason(e)}): truncated or corrupt`);
   } finally {
     // A damaged file can fail to close too; what went wrong was reported above.
     try {
       h5.close();
-    } catch {}
+    } catch {
+      // Nothing more to report.
+    }
   }
 }
