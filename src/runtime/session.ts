@@ -5,6 +5,12 @@ import { Graph } from "../graph/graph.js";
 import { toOnnx } from "../graph/serialize.js";
 import { type Device, noAdapterError } from "./device.js";
 
+// onnxruntime 1.30's Linux build carries Microsoft's telemetry SDK, which leaves a mat-debug-<pid>.log
+// in the temporary folder of every process and would upload usage events where a network is reachable.
+// A local tool sends nothing anywhere: it is off unless the user sets ORT_DISABLE_TELEMETRY=0 themselves.
+// (Read when onnxruntime creates its environment, at the first session, so setting it here is in time.)
+process.env.ORT_DISABLE_TELEMETRY ??= "1";
+
 export interface RuntimeOptions {
   /** Threads for one operator; onnxruntime's own default uses one core, so we default to all of them. */
   threads?: number;
