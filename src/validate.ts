@@ -102,11 +102,44 @@ export function imageValue(name: string, v: unknown): void {
   }
 }
 
+/** Edit distance (insertions, deletions, substitutions), case-insensitive: small words only. */
+function editDistance(a: string, b: string): number {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  let row = Array.from({ length: y.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= x.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= y.length; j++) {
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (x[i - 1] === y[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[y.length] as number;
+}
+
+/** The candidate a typo most likely meant: within a third of its length in edits, or none. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
 /** Refuses keys an options object does not have: a misspelt option would otherwise be ignored silently. */
 export function knownKeys(what: string, options: object, known: readonly string[]): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const close = known.find((k) => k.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
+    const close = closest(key, known);
     throw new UsageError(`${what} has no option "${key}"${close ? ` (did you mean "${close}"?)` : ""}`);
   }
 }

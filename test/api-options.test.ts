@@ -59,7 +59,7 @@ describe("stylize() refuses bad options with the option's name", () => {
       /lineSearch must be one of "none", "strong-wolfe", got the string "bogus"/,
     ],
     ["optimizer sgd", { optimizer: "sgd" }, /optimizer must be one of "lbfgs", "adam"/],
-    ["init bogus", { init: "photo" }, /init must be one of "noise", "content", "style"/],
+    ["init bogus", { init: "photo.jpg" }, /init must be "noise", "content", "style" or \{ image: FILE \}/],
     [
       "styleWeight as a string",
       { styleWeight: "500" },
@@ -105,6 +105,11 @@ describe("computeLoss() refuses bad requests with the field's name", () => {
     refuses(bad({ styles: image(32, 32) }), /styles must be a list \(array\), got an object/));
   test("threads a string", () =>
     refuses(bad({ threads: "2" }), /threads must be a whole number >= 1, got the string "2"/));
+  test("a misspelt objective option", () =>
+    refuses(
+      bad({ options: { styleWieght: 1000 } }),
+      /computeLoss\(\) options has no option "styleWieght" \(did you mean "styleWeight"\?\)/,
+    ));
   test("an unknown field", () =>
     refuses(bad({ style: [] }), /computeLoss\(\) has no option "style" \(did you mean "styles"\?\)/));
 });

@@ -216,6 +216,17 @@ describe("hardening: the CLI under bad input", shared, () => {
       assert.ok(fs.statSync(file("folder.png")).isDirectory());
     });
 
+    test("-o at a link to a missing file counts as an existing file; -o under a file names it", () => {
+      const link = file("dangling.png");
+      fs.symlinkSync(file("nowhere.png"), link);
+      const r = runCli([content, style, "-o", link, ...fast]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /dangling.png already exists \(a link to a missing file\): pass --force/);
+      fs.writeFileSync(file("plain"), "");
+      const under = runCli([content, style, "-o", path.join(file("plain"), "x.png"), ...fast]);
+      assert.match(under.stderr, /plain is a file, not a folder/);
+    });
+
     test("--log and -o naming the same file are refused", () => {
       const r = runCli([content, style, "-o", file("same.png"), "--log", file("same.png"), ...fast]);
       assert.equal(r.code, 2);
@@ -364,6 +375,32 @@ describe("hardening: the CLI under bad input", shared, () => {
       assert.match(r.stderr, /weights file .*corrupt.h5: cannot be opened as HDF5 .*truncated or corrupt/);
       assert.doesNotMatch(r.stderr, /HDF5-DIAG/);
       assert.ok(r.stderr.trim().split("\n").length <= 4, r.stderr);
+    });
+
+    test("a misspelt flag is named with what it likely meant; a file name starting with '-' gets its fix", () => {
+      const r = runCli([content, style, "-o", file("n.png"), "--stlye-weight", "3"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /unknown option --stlye-weight \(did you mean --style-weight\?\)/);
+      const dash = runCli(["-dash.jpg", style, "-o", file("n.png")]);
+      assert.match(dash.stderr, /a file whose name starts with '-' can be given as \.\/-dash.jpg/i);
+      const typo = runCli(["los", "--content", content]);
+      assert.match(typo.stderr, /Did you mean 'stylegram loss'\?/);
+    });
+
+    test("a picture too narrow for any size that fits says to crop it; a huge --style-scale is named", async () => {
+      const tall = file("tall.png");
+      await sharp({ create: { width: 1, height: 1000, channels: 3, background: "#888888" } })
+        .png()
+        .toFile(tall);
+      const r = runCli([tall, style, "-o", file("n.png"), ...fast]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /shape \(1x1000\) is too narrow for a size that fits in memory: crop it/);
+      const big = runCli([content, style, "-o", file("n.png"), "--style-scale", "100", ...fast]);
+      assert.equal(big.code, 2);
+      assert.match(
+        big.stderr,
+        /most of it is for the style images at 100 x the size \(a smaller --style-scale needs less\)/,
+      );
     });
 
     test("an empty file says it is empty", () => {

@@ -2,7 +2,7 @@ import { StylegramError, UsageError } from "../errors.js";
 import { toNetworkInput } from "../image/image.js";
 import type { VggWeights } from "../network/weights.js";
 import { type Evaluation, Objective } from "../objective/objective.js";
-import type { ObjectiveOptions } from "../objective/options.js";
+import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
 import { chooseDevice, DEVICE_REQUESTS, type DeviceRequest } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
 import { imageValue, knownKeys, listOf, nonEmptyString, oneOfValues, wholeNumber } from "../validate.js";
@@ -70,6 +70,7 @@ function validateLossRequest(req: LossRequest): void {
   if (req.options !== undefined && (typeof req.options !== "object" || req.options === null)) {
     throw new UsageError("options must be an object of objective options");
   }
+  if (req.options !== undefined) knownKeys("computeLoss() options", req.options, OBJECTIVE_OPTION_KEYS);
   if (typeof req.weights === "string") nonEmptyString("weights", req.weights);
   if (req.threads !== undefined) wholeNumber("threads", req.threads, 1);
   if (req.device !== undefined) oneOfValues("device", req.device, DEVICE_REQUESTS);

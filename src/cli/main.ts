@@ -1,8 +1,9 @@
 import { StylegramError } from "../errors.js";
+import { closest } from "../validate.js";
 import { VERSION } from "../version.js";
-import { LOSS_HELP, lossCommand } from "./commands/loss.js";
-import { MODELS_HELP, modelsCommand } from "./commands/models.js";
-import { STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
+import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
+import { MODELS_FLAG_NAMES, MODELS_HELP, modelsCommand } from "./commands/models.js";
+import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 
@@ -46,11 +47,31 @@ export async function main(argv: string[]): Promise<number> {
         return await stylizeCommand(argv, out);
     }
   } catch (e) {
-    return reportError(e);
+    return reportError(e, argv);
   }
 }
 
-function reportError(e: unknown): number {
+const COMMANDS = ["loss", "models", "help"];
+
+/** parseArgs' message about an unknown flag, said for this CLI: the flag, a likely meaning, the file-name case. */
+function parseProblem(e: Error, argv: readonly string[]): string {
+  const flag = /Unknown option '([^']+)'/.exec(e.message)?.[1];
+  if (flag === undefined) return e.message;
+  const command = COMMANDS.includes(argv[0] ?? "") ? argv[0] : undefined;
+  const known =
+    command === "loss" ? LOSS_FLAG_NAMES : command === "models" ? MODELS_FLAG_NAMES : STYLIZE_FLAG_NAMES;
+  const meant = flag.startsWith("--") ? closest(flag.slice(2), known) : undefined;
+  const typo = command === undefined ? closest(argv[0] ?? "", COMMANDS) : undefined;
+  return [
+    `unknown option ${flag}${meant ? ` (did you mean --${meant}?)` : ""}.`,
+    typo && typo !== argv[0] ? ` Did you mean 'stylegram ${typo}'?` : "",
+    flag.startsWith("--")
+      ? ""
+      : ` A file whose name starts with '-' can be given as ./${argv.find((a) => a.startsWith(flag)) ?? flag}`,
+  ].join("");
+}
+
+function reportError(e: unknown, argv: readonly string[]): number {
   if (e instanceof StylegramError) {
     process.stderr.write(`stylegram: ${e.message}\n`);
     return e.exitCode;
@@ -58,7 +79,7 @@ function reportError(e: unknown): number {
   // parseArgs throws TypeErrors with a code for unknown or malformed flags.
   const code = (e as { code?: string }).code;
   if (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS")) {
-    process.stderr.write(`stylegram: ${(e as Error).message}\nRun 'stylegram help' for usage.\n`);
+    process.stderr.write(`stylegram: ${parseProblem(e as Error, argv)}\nRun 'stylegram help' for usage.\n`);
     return 2;
   }
   const message = e instanceof Error ? e.message : String(e);

@@ -67,15 +67,18 @@ export function writeFileAtomic(file: string, data: Uint8Array, options: { overw
  */
 export function checkWritable(file: string, force: boolean, flag = "--force"): void {
   const dir = path.dirname(path.resolve(file));
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new StylegramError(`cannot write ${file}: folder ${dir} does not exist`);
-  }
+  const dirStat = fs.statSync(dir, { throwIfNoEntry: false });
+  if (!dirStat) throw new StylegramError(`cannot write ${file}: folder ${dir} does not exist`);
+  if (!dirStat.isDirectory())
+    throw new StylegramError(`cannot write ${file}: ${dir} is a file, not a folder`);
   try {
     fs.accessSync(dir, fs.constants.W_OK);
   } catch {
     throw new StylegramError(`cannot write ${file}: folder ${dir} is not writable`);
   }
-  const stat = fs.statSync(file, { throwIfNoEntry: false });
+  // lstat: a link at the path counts as a file there, even one whose target is missing.
+  const link = fs.lstatSync(file, { throwIfNoEntry: false });
+  const stat = link?.isSymbolicLink() ? (fs.statSync(file, { throwIfNoEntry: false }) ?? link) : link;
   if (stat?.isDirectory()) {
     throw new StylegramError(
       `${file} is a folder: give a file name, such as ${path.join(file, `result${path.extname(file) || ".png"}`)}`,
@@ -83,7 +86,8 @@ export function checkWritable(file: string, force: boolean, flag = "--force"): v
     );
   }
   if (stat && !force) {
-    throw new StylegramError(`${file} already exists: pass ${flag} to overwrite it`, { exitCode: 2 });
+    const what = link?.isSymbolicLink() && stat === link ? " (a link to a missing file)" : "";
+    throw new StylegramError(`${file} already exists${what}: pass ${flag} to overwrite it`, { exitCode: 2 });
   }
 }
 

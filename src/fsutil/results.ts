@@ -40,7 +40,15 @@ export function reserveOutput(file: string): () => void {
       fs.rmSync(lock, { force: true });
     }
   }
-  const release = () => fs.rmSync(lock, { force: true });
+  // Removing the lock can fail (its folder made read-only meanwhile): the run's result matters more,
+  // and the next run takes over a lock whose process is gone.
+  const release = () => {
+    try {
+      fs.rmSync(lock, { force: true });
+    } catch {
+      // Left behind; harmless.
+    }
+  };
   // Also on process.exit (a second Ctrl-C), so that no lock outlives the run.
   process.once("exit", release);
   return () => {

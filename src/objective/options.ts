@@ -57,12 +57,15 @@ export function normaliseWeights(
   what: string,
   weights: readonly number[] | undefined,
   count: number,
+  of = "entries",
 ): number[] {
   if (weights === undefined) return Array.from({ length: count }, () => 1 / count);
   listOf(what, weights, (n, w) => nonNegative(n, w));
   if (weights.length === 0) return Array.from({ length: count }, () => 1 / count);
   if (weights.length !== count) {
-    throw new UsageError(`${what}: ${weights.length} weights given for ${count} entries`);
+    throw new UsageError(
+      `${what}: ${weights.length} given, but there ${count === 1 ? "is" : "are"} ${count} ${of}`,
+    );
   }
   const sum = weights.reduce((a, b) => a + b, 0);
   if (!(sum > 0)) throw new UsageError(`${what} must not all be zero`);
@@ -86,22 +89,35 @@ export function resolveObjective(options: ObjectiveOptions, styleCount: number):
   const styleLayers = layers("style layers", options.styleLayers ?? DEFAULTS.styleLayers);
   const pooling = oneOfValues("pooling", options.pooling ?? DEFAULTS.pooling, ["max", "avg"] as const);
   if (styleLayers.length > 0 && styleCount < 1)
-    throw new UsageError("style layers are set but no style image is given");
+    throw new UsageError(
+      "style layers are set but no style image is given: give one (--style FILE), or no style layers (--style-layers none)",
+    );
   return {
     contentLayers,
     contentLayerWeights:
       contentLayers.length === 0
         ? []
-        : normaliseWeights("content layer weights", options.contentLayerWeights, contentLayers.length),
+        : normaliseWeights(
+            "content layer weights",
+            options.contentLayerWeights,
+            contentLayers.length,
+            "content layers",
+          ),
     styleLayers,
     styleLayerWeights:
       styleLayers.length === 0
         ? []
-        : normaliseWeights("style layer weights", options.styleLayerWeights, styleLayers.length),
+        : normaliseWeights(
+            "style layer weights",
+            options.styleLayerWeights,
+            styleLayers.length,
+            "style layers",
+          ),
     contentWeight: nonNegative("content weight", options.contentWeight ?? DEFAULTS.contentWeight),
     styleWeight: nonNegative("style weight", options.styleWeight ?? DEFAULTS.styleWeight),
     tvWeight: nonNegative("tv weight", options.tvWeight ?? DEFAULTS.tvWeight),
     pooling,
-    styleBlend: styleCount === 0 ? [] : normaliseWeights("style blend", options.styleBlend, styleCount),
+    styleBlend:
+      styleCount === 0 ? [] : normaliseWeights("style blend", options.styleBlend, styleCount, "style images"),
   };
 }

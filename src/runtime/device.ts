@@ -53,7 +53,12 @@ export async function chooseDevice(
   probe: () => Promise<string | undefined>,
 ): Promise<DeviceChoice> {
   if (request === "cpu") return { device: "cpu", reason: "asked for" };
-  if (request === "webgpu") return { device: "webgpu", reason: "asked for" };
+  if (request === "webgpu") {
+    // Checked before any work, so that a machine without a GPU hears it at once, not after the set-up.
+    const problem = await probe();
+    if (problem !== undefined) throw noAdapterError(new Error(problem));
+    return { device: "webgpu", reason: "asked for" };
+  }
   if (process.platform === "linux") {
     const drivers = vulkanDrivers();
     const hardware = drivers.filter((d) => !isSoftwareDriver(d));
@@ -90,5 +95,5 @@ export function noAdapterError(cause: unknown): StylegramError {
 function firstLine(e: unknown): string {
   const m = (e as Error).message ?? String(e);
   const adapter = /Failed to get a WebGPU adapter[^\n]*/.exec(m);
-  return (adapter?.[0] ?? m.split("\n")[0] ?? "").trim();
+  return (adapter ? "onnxruntime found no adapter" : (m.split("\n")[0] ?? "")).trim();
 }

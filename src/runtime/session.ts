@@ -137,7 +137,7 @@ export async function probeWebGpu(timeoutMs = 30_000): Promise<string | undefine
   });
   if (result.ok) return undefined;
   if (result.timedOut) return "the GPU did not answer within 30 s";
-  if (/Failed to get a WebGPU adapter/.test(result.stderr)) return "no WebGPU adapter";
+  if (/Failed to get a WebGPU adapter/.test(result.stderr)) return "onnxruntime found no adapter";
   const line = result.stderr.split("\n").find((l) => /error/i.test(l));
   return line?.trim() ?? "the WebGPU provider did not start";
 }

@@ -168,7 +168,11 @@ export function validateStylizeOptions(o: StylizeOptions): void {
   opt(o.init, (v) => {
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "image" in v)
       imageValue("init.image", v.image);
-    else oneOfValues("init", v, ["noise", "content", "style"] as const);
+    else if (typeof v === "string" && !["noise", "content", "style"].includes(v)) {
+      throw new UsageError(
+        `init must be "noise", "content", "style" or { image: FILE }, got the string ${JSON.stringify(v)}`,
+      );
+    } else oneOfValues("init", v, ["noise", "content", "style"] as const);
   });
   opt(o.seed, (v) => wholeNumber("seed", v, Number.MIN_SAFE_INTEGER));
   opt(o.iterations, (v) => {

@@ -117,12 +117,12 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     const small = tooSmall(contentSize, size, allLayers);
     if (small) {
       const need = smallestSize(small.need);
-      throw tooSmallError(
-        "the content image",
-        small.got,
-        allLayers,
-        `use a size of at least ${need} (--size ${need})`,
-      );
+      // A panorama of 1000:1 would need a size no memory holds: then the shape is the problem.
+      const fix =
+        peak(need) <= available
+          ? `use a size of at least ${need} (--size ${need})`
+          : `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits in memory: crop it`;
+      throw tooSmallError("the content image", small.got, allLayers, fix);
     }
     styleSizes.forEach((s, i) => {
       const edge = Math.max(1, Math.round(size * input.styleScale));
@@ -153,16 +153,28 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
       else hi = mid;
     }
     const min = minimumSize(allLayers);
+    const limit =
+      input.maxMemory === undefined ? "close other programs or give it more memory" : "raise --max-memory";
     const fix =
       lo >= min
         ? `the largest size that fits is ${lo} (--size ${lo})`
-        : "even the smallest picture does not fit: close other programs or give it more memory";
+        : `even the smallest picture does not fit: ${limit}`;
+    // With a large --style-scale the style images' forward pass, not the picture, is what does not fit.
+    const c = fitLongEdge(contentSize, largest.size);
+    const styleEdge = Math.max(1, Math.round(largest.size * input.styleScale));
+    const styleDominates = styleSizes.some((st) => {
+      const f = fitLongEdge(st, styleEdge);
+      return targetBytes(f.width, f.height, o.styleLayers) > objectiveBytes(c.width, c.height, allLayers);
+    });
+    const styleNote = styleDominates
+      ? `; most of it is for the style images at ${input.styleScale} x the size (a smaller --style-scale needs less)`
+      : "";
     const historyNote =
       input.historySize !== undefined && input.optimizer === "lbfgs"
         ? `, with ${input.historySize} L-BFGS pairs (a smaller --history needs less)`
         : "";
     throw new OutOfMemoryError(
-      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${historyNote}, ` +
+      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${historyNote}${styleNote}, ` +
         `but ${formatBytes(available)} is available${input.maxMemory === undefined ? "" : " (max memory)"}: ${fix}`,
       { exitCode: 2 },
     );
@@ -195,6 +207,6 @@ function tooSmallError(what: string, got: Size, layers: readonly string[], fix: 
   const min = minimumSize(layers);
   return new UsageError(
     `${what} becomes ${got.width}x${got.height}, too small for layer ${deepest(layers)}, which needs at least ` +
-      `${min}x${min} pixels: ${fix}, or layers that stop earlier`,
+      `${min}x${min} pixels: ${fix}, or use layers that stop earlier (--content-layers, --style-layers)`,
   );
 }

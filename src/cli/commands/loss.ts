@@ -40,6 +40,8 @@ const LOSS_FLAGS = {
   ...OBJECTIVE_FLAGS,
 } as const;
 
+export const LOSS_FLAG_NAMES = Object.keys(LOSS_FLAGS);
+
 export async function lossCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: joinNegativeValues(argv, valueFlags(LOSS_FLAGS)),

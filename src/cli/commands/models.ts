@@ -25,6 +25,8 @@ function spec(name: string | undefined): ModelSpec {
   return s;
 }
 
+export const MODELS_FLAG_NAMES = ["url", "force", "help"];
+
 export async function modelsCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,

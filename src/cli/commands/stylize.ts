@@ -149,6 +149,8 @@ const STYLIZE_FLAGS = {
   ...OBJECTIVE_FLAGS,
 } as const;
 
+export const STYLIZE_FLAG_NAMES = Object.keys(STYLIZE_FLAGS);
+
 export async function stylizeCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: joinNegativeValues(argv, valueFlags(STYLIZE_FLAGS)),
@@ -192,6 +194,11 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const initText = values.init ?? STYLIZE_DEFAULTS.init;
   const init: Init =
     initText === "noise" || initText === "content" || initText === "style" ? initText : { image: initText };
+  if (typeof init === "object" && !fs.existsSync(init.image as string)) {
+    throw new UsageError(
+      `--init ${initText}: give noise, content, style or an image file (no file ${initText} exists)`,
+    );
+  }
   const inputs = [content, ...styles, ...(typeof init === "object" ? [init.image as string] : [])];
   for (const f of inputs) assertImageFile(f);
 
@@ -237,6 +244,13 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
   const maxMemory = parseBytes("--max-memory", values["max-memory"]);
   const objective = objectiveOptions(values);
+  if (objective.styleLayers?.length === 0) {
+    process.stderr.write(
+      objective.contentLayers?.length === 0
+        ? "note: no content and no style layers: only the smoothness term is optimised\n"
+        : "note: no style layers: the picture takes nothing from the painting\n",
+    );
+  }
   const device = deviceFromFlags(values);
 
   const warn = (s: string) => process.stderr.write(`\nwarning: ${s}\n`);
