@@ -38,7 +38,8 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
   if (image.width !== content.width || image.height !== content.height) {
     throw new StylegramError(
       `the image is ${image.width}x${image.height} but the content image is ${content.width}x${content.height}: ` +
-        "the content loss compares them pixel for pixel, so they must have the same size",
+        "the content loss compares them pixel for pixel, so they must have the same size: resize the content image " +
+        `to ${image.width}x${image.height}, or make the picture at the photo's size (--size ${Math.max(content.width, content.height)})`,
     );
   }
   const objective = await Objective.create({
