@@ -173,7 +173,10 @@ describe("npm pack, then install and run as a user", shared, () => {
       ]);
       // painted.png is 48x38 and the photo 40x32: the size check speaks first, through the installed command.
       assert.equal(loss.code, 1, loss.say);
-      assert.match(loss.stderr, /48x38 but the content image is 40x32: .*make the picture at the photo.s size \(--size 40\)/);
+      assert.match(
+        loss.stderr,
+        /48x38 but the content image is 40x32: .*make the picture at the photo.s size \(--size 40\)/,
+      );
       const same = stylegram([
         "loss",
         "--content",
