@@ -385,6 +385,9 @@ describe("hardening: the CLI under bad input", shared, () => {
       assert.match(dash.stderr, /a file whose name starts with '-' can be given as \.\/-dash.jpg/i);
       const typo = runCli(["los", "--content", content]);
       assert.match(typo.stderr, /Did you mean 'stylegram loss'\?/);
+      const help = runCli(["help", "los"]);
+      assert.equal(help.code, 2);
+      assert.match(help.stderr, /no command "los" \(did you mean 'stylegram help loss'\?\)/);
     });
 
     test("a picture too narrow for any size that fits says to crop it; a huge --style-scale is named", async () => {

@@ -1,4 +1,4 @@
-import { StylegramError } from "../errors.js";
+import { StylegramError, UsageError } from "../errors.js";
 import { closest } from "../validate.js";
 import { VERSION } from "../version.js";
 import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
@@ -26,6 +26,12 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${HELP}\n`);
         return 2;
       case "help":
+        if (rest[0] !== undefined && rest[0] !== "loss" && rest[0] !== "models") {
+          const meant = closest(rest[0], ["loss", "models"]);
+          throw new UsageError(
+            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are loss and models, and stylizing itself ('stylegram help')`,
+          );
+        }
         out(
           `${rest[0] === "loss" ? LOSS_HELP : rest[0] === "models" ? MODELS_HELP : `${HELP}\n\n${STYLIZE_HELP}`}\n`,
         );
