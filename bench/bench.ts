@@ -2,14 +2,17 @@
  * `npm run bench`: the project's performance report, measured in one run, each
  * measurement in its own process:
  *   1. the best throughput of one large 3x3 Conv in onnxruntime (this machine's practical peak);
- *   2. per size, the median time of one evaluation (forward + gradient, default layers), the
- *      peak RSS and GFLOP/s, beside reference.py on the same images when /usr/bin/python3 has torch;
+ *   2. per size, the median time of one evaluation (forward + gradient, default layers) in fp32 and
+ *      int8, their peak RSS, beside reference.py in float32 and bfloat16 (CPU autocast) on the same
+ *      images when /usr/bin/python3 has torch;
  *   3. a whole stylization at 256 px, 100 L-BFGS evaluations from the content image, beside reference.py;
- *   4. time to quality: the seconds stylegram (coarse to fine) needs to reach the loss reference.py
- *      reaches after 300 L-BFGS evaluations at 512 px, beside reference.py's own seconds.
+ *   4. time to quality at 512 px, float32 losses only: the seconds `mixed` needs to reach the loss of
+ *      our own 300-evaluation fp32 run; then the seconds each of reference.py float32, reference.py
+ *      bfloat16, stylegram fp32 and stylegram mixed needs to reach reference.py float32's loss after
+ *      300 evaluations.
  *
  *   npm run bench [-- --sizes 256,512,1024 --evals 5 --stylize-evals 100 --quality-evals 300
- *                     --quality-scales 512 --quality-iterations 600 --device cpu|webgpu|auto]
+ *                     --mixed-evals 400 --device cpu|webgpu|auto]
  * --device runs stylegram's measurements there (the Conv peak stays the CPU's).
  * A count of 0 skips that section.
  */
@@ -17,7 +20,13 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { arg, fmt, prepareImages, printTable, runChild } from "./common.js";
-import { REFERENCE_MISSING, referenceAvailable, referenceEvaluation, referenceStylize } from "./reference.js";
+import {
+  REFERENCE_MISSING,
+  referenceAvailable,
+  referenceBf16ToQuality,
+  referenceEvaluation,
+  referenceStylize,
+} from "./reference.js";
 
 interface EvalResult {
   medianSeconds: number;
@@ -30,8 +39,7 @@ async function main(): Promise<void> {
   const evals = Number(arg("--evals", "5"));
   const stylizeEvals = Number(arg("--stylize-evals", "100"));
   const qualityEvals = Number(arg("--quality-evals", "300"));
-  const qualityScales = arg("--quality-scales", "512");
-  const qualityIterations = arg("--quality-iterations", "600");
+  const mixedEvals = Number(arg("--mixed-evals", "400"));
   const withReference = referenceAvailable();
   // The children read it: every Objective and stylize() they make runs on this device.
   process.env.STYLEGRAM_BENCH_DEVICE = arg("--device", "cpu");
@@ -41,42 +49,47 @@ async function main(): Promise<void> {
   );
   if (!withReference) console.log(REFERENCE_MISSING);
 
-  const peak = runChild<{ gflops: number }>("conv-peak", []);
+  const peak = runChild<{ gflops: number; int8Gflops: number }>("conv-peak", []);
   console.log(
-    `\nPractical peak: one 512->512 3x3 Conv at 64x64 in onnxruntime: ${fmt(peak.gflops, 0)} GFLOP/s\n`,
+    `\nPractical peak: one 512->512 3x3 convolution at 64x64 in onnxruntime: float32 Conv ${fmt(peak.gflops, 0)} GFLOP/s, int8 QLinearConv (u8 x s8) ${fmt(peak.int8Gflops, 0)} GFLOP/s (${fmt(peak.int8Gflops / peak.gflops)}x)\n`,
   );
 
   const rows: string[][] = [];
   for (const size of sizes) {
     const { content, style } = await prepareImages(tmp, size, "square");
-    const ours = runChild<EvalResult>("eval", [content, style, evals]);
-    const ref = withReference
-      ? referenceEvaluation(content, style, Math.max(3, Math.ceil(evals / 2)))
-      : undefined;
-    const gflops = ours.gflop / ours.medianSeconds;
+    const fp32 = runChild<EvalResult>("eval", [content, style, evals, "fp32"]);
+    const int8 = runChild<EvalResult>("eval", [content, style, evals, "int8"]);
+    const refEvals = Math.max(3, Math.ceil(evals / 2));
+    const ref = withReference ? referenceEvaluation(content, style, refEvals, "float32") : undefined;
+    const bf16 = withReference ? referenceEvaluation(content, style, refEvals, "bfloat16") : undefined;
+    const gflops = fp32.gflop / fp32.medianSeconds;
     rows.push([
       `${size}x${size}`,
-      fmt(ours.medianSeconds, 3),
-      fmt(ours.peakRssMiB, 0),
-      fmt(gflops, 0),
+      fmt(fp32.medianSeconds, 3),
+      fmt(int8.medianSeconds, 3),
+      `${fmt(fp32.medianSeconds / int8.medianSeconds)}x`,
+      `${fmt(fp32.peakRssMiB, 0)} / ${fmt(int8.peakRssMiB, 0)}`,
       `${fmt((100 * gflops) / peak.gflops, 0)}%`,
       fmt(ref?.medianSeconds, 3),
-      fmt(ref?.peakRssMiB, 0),
-      ref ? `${fmt(ref.medianSeconds / ours.medianSeconds)}x` : "-",
+      fmt(bf16?.medianSeconds, 3),
+      ref ? `${fmt(ref.medianSeconds / int8.medianSeconds)}x` : "-",
+      bf16 ? `${fmt(bf16.medianSeconds / int8.medianSeconds)}x` : "-",
     ]);
   }
   if (rows.length > 0) {
-    console.log("One evaluation (forward + gradient, default layers), median:");
+    console.log("One evaluation (forward + gradient, default layers), median seconds:");
     printTable(
       [
         "size",
-        "stylegram s",
-        "peak RSS MiB",
-        "GFLOP/s",
-        "of peak",
-        "reference s",
-        "reference RSS MiB",
-        "speed-up",
+        "fp32",
+        "int8",
+        "int8 speed-up",
+        "peak RSS MiB fp32 / int8",
+        "fp32 of Conv peak",
+        "reference f32",
+        "reference bf16",
+        "int8 vs ref f32",
+        "int8 vs ref bf16",
       ],
       rows,
     );
@@ -110,37 +123,76 @@ async function main(): Promise<void> {
     printTable(["run", "final loss", "best loss", "wall s"], table);
   }
 
-  if (qualityEvals > 0 && withReference) {
+  if (qualityEvals > 0) {
     const { content, style } = await prepareImages(tmp, 512, "long-edge");
-    const ref = referenceStylize(content, style, 512, qualityEvals);
-    const last = ref.evals.at(-1) as { loss: number; seconds: number };
-    const ours = runChild<{ reached: boolean; seconds: number; iteration: number; loss: number }>(
-      "to-quality",
-      [content, style, last.loss, qualityScales, qualityIterations],
-    );
+    const toQuality = (target: number, precision: "fp32" | "mixed", evaluations: number) =>
+      runChild<{ reached: boolean; seconds: number; iteration: number; loss: number }>("to-quality", [
+        content,
+        style,
+        target,
+        "512",
+        String(evaluations),
+        precision,
+      ]);
+    const row = (
+      run: string,
+      r: { reached: boolean; seconds: number; iteration: number; loss: number },
+      base?: number,
+    ) => [
+      run,
+      String(r.iteration),
+      `${r.loss.toExponential(4)}${r.reached ? "" : " (not reached)"}`,
+      fmt(r.seconds, 1),
+      base !== undefined && r.reached ? `${fmt(base / r.seconds)}x` : "",
+    ];
+    // Our own float32 run: its loss after `qualityEvals` evaluations is the first target.
+    const ours = toQuality(0, "fp32", qualityEvals);
+    const mixedOwn = toQuality(ours.loss, "mixed", mixedEvals);
     console.log(
-      `\nTime to quality at 512 px: to reach reference.py's loss after ${qualityEvals} L-BFGS evaluations (${last.loss.toExponential(4)}):`,
+      `\nTime to quality at 512 px, stylegram fp32's loss after ${qualityEvals} evaluations (${ours.loss.toExponential(4)}), float32 losses only:`,
     );
     printTable(
-      ["run", "schedule", "evaluations", "loss", "seconds"],
+      ["run", "evaluations", "float32 loss", "seconds", "speed-up vs fp32"],
       [
-        [
-          "reference.py",
-          `512 x ${qualityEvals}`,
-          String(ref.evals.length),
-          last.loss.toExponential(4),
-          fmt(last.seconds, 1),
-        ],
-        [
-          "stylegram",
-          `scales ${qualityScales}, at most ${qualityIterations}`,
-          String(ours.iteration),
-          `${ours.loss.toExponential(4)}${ours.reached ? "" : " (not reached)"}`,
-          fmt(ours.seconds, 1),
-        ],
-        ["speed-up", "", "", "", ours.reached ? `${fmt(last.seconds / ours.seconds)}x` : "-"],
+        row(`stylegram fp32 (${qualityEvals})`, ours),
+        row(`stylegram mixed (at most ${mixedEvals})`, mixedOwn, ours.seconds),
       ],
     );
+    if (withReference) {
+      const ref = referenceStylize(content, style, 512, qualityEvals);
+      const last = ref.evals.at(-1) as { loss: number; seconds: number };
+      const target = last.loss;
+      const refRow = { reached: true, seconds: last.seconds, iteration: ref.evals.length, loss: target };
+      const bf16 = referenceBf16ToQuality(content, style, Math.round(qualityEvals * 1.2), target);
+      const fp32 = toQuality(target, "fp32", Math.round(qualityEvals * 1.5));
+      const mixed = toQuality(target, "mixed", mixedEvals);
+      console.log(
+        `\nTime to quality at 512 px, reference.py float32's loss after ${qualityEvals} evaluations (${target.toExponential(4)}), float32 losses only:`,
+      );
+      printTable(
+        ["run", "evaluations", "float32 loss", "seconds", "stylegram mixed speed-up"],
+        [
+          row("reference.py float32", refRow, undefined),
+          row("reference.py bfloat16 (autocast)", { ...bf16, iteration: bf16.eval }),
+          row("stylegram fp32", fp32),
+          row(`stylegram mixed (at most ${mixedEvals})`, mixed),
+          [
+            "mixed vs reference float32",
+            "",
+            "",
+            "",
+            mixed.reached ? `${fmt(last.seconds / mixed.seconds)}x` : "-",
+          ],
+          [
+            "mixed vs reference bfloat16",
+            "",
+            "",
+            "",
+            mixed.reached && bf16.reached ? `${fmt(bf16.seconds / mixed.seconds)}x` : "-",
+          ],
+        ],
+      );
+    }
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 }

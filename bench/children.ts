@@ -1,17 +1,18 @@
 /**
  * Measurement children of `npm run bench`, one process each so that every peak
  * RSS is that measurement's own:
- *   eval CONTENT STYLE N              median of N evaluations of the objective
- *   conv-peak                         best throughput of one large 3x3 Conv in onnxruntime
+ *   eval CONTENT STYLE N [PRECISION]  median of N evaluations of the objective (fp32 or int8)
+ *   conv-peak                         best throughput of one large 3x3 Conv, float32 and int8
  *   stylize CONTENT STYLE N           N L-BFGS evaluations from the content image
- *   to-quality CONTENT STYLE TARGET SCALES ITERATIONS
- *                                     seconds until the loss at the last scale reaches TARGET
+ *   to-quality CONTENT STYLE TARGET SCALES ITERATIONS [fp32|mixed]
+ *                                     seconds until the float32 loss at the last scale reaches TARGET
  */
 import { Graph } from "../src/graph/graph.js";
 import { toNetworkInput } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
-import { Objective } from "../src/objective/objective.js";
+import { Objective, type Precision } from "../src/objective/objective.js";
+import { quantizeKernel } from "../src/quantize/int8.js";
 import { CompiledGraph } from "../src/runtime/session.js";
 import { stylize } from "../src/stylize/stylize.js";
 import { median, WEIGHTS } from "./common.js";
@@ -29,7 +30,7 @@ async function chooseAutoDevice() {
 const print = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
 
-async function evaluation(content: string, style: string, evals: number) {
+async function evaluation(content: string, style: string, evals: number, precision: Precision) {
   const weights = loadManifestWeights(WEIGHTS);
   const c = await loadImage(content);
   const objective = await Objective.create({
@@ -37,9 +38,11 @@ async function evaluation(content: string, style: string, evals: number) {
     content: c,
     styles: [await loadImage(style)],
     runtime: { device: RUNTIME_DEVICE },
+    precision,
   });
   const x = toNetworkInput(c);
-  await objective.evaluate(x); // warm-up: the memory arena grows to its working size
+  // Warm-up: the memory arena grows to its working size (int8: after its two float32 calibrations).
+  for (let i = 0; i < (precision === "int8" ? 3 : 1); i++) await objective.evaluate(x);
   const times: number[] = [];
   for (let i = 0; i < evals; i++) {
     const t = performance.now();
@@ -49,28 +52,53 @@ async function evaluation(content: string, style: string, evals: number) {
   print({ medianSeconds: median(times), peakRssMiB: peakRssMiB(), gflop: objective.flops / 1e9 });
 }
 
-/** One 512 -> 512 channel 3x3 Conv at 64x64, the shape of VGG19's block 4, on every core. */
+/**
+ * One 512 -> 512 channel 3x3 convolution at 64x64, the shape of VGG19's block 4, on every core:
+ * float32 Conv, and QLinearConv with u8 activations and s8 weights (the int8 path's kernel).
+ */
 async function convPeak() {
+  const flop = 2 * 512 * 512 * 9 * 64 * 64;
+  const best = async (compiled: CompiledGraph, data: Float32Array) => {
+    const times: number[] = [];
+    for (let i = 0; i < 12; i++) {
+      const t = performance.now();
+      await compiled.run({ x: { data, dims: [1, 512, 64, 64] } });
+      times.push((performance.now() - t) / 1000);
+    }
+    return flop / 1e9 / Math.min(...times.slice(2));
+  };
+  const data = Float32Array.from({ length: 512 * 64 * 64 }, (_, i) => Math.abs(Math.cos(i)));
+  const kernel = Float32Array.from({ length: 512 * 512 * 9 }, (_, i) => Math.sin(i) * 0.01);
   const g = new Graph();
   const x = g.input("x", [1, 512, 64, 64]);
-  const w = g.constant(
-    Float32Array.from({ length: 512 * 512 * 9 }, (_, i) => Math.sin(i) * 0.01),
-    [512, 512, 3, 3],
+  g.output(
+    g.op1("Conv", [x, g.constant(kernel, [512, 512, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }),
+    "y",
   );
-  g.output(g.op1("Conv", [x, w], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }), "y");
-  const compiled = await CompiledGraph.compile(g);
-  const data = Float32Array.from({ length: 512 * 64 * 64 }, (_, i) => Math.cos(i));
-  const times: number[] = [];
-  for (let i = 0; i < 12; i++) {
-    const t = performance.now();
-    await compiled.run({ x: { data, dims: [1, 512, 64, 64] } });
-    times.push((performance.now() - t) / 1000);
-  }
-  const flop = 2 * 512 * 512 * 9 * 64 * 64;
-  print({
-    gflops: flop / 1e9 / Math.min(...times.slice(2)),
-    medianGflops: flop / 1e9 / median(times.slice(2)),
-  });
+  const fp32 = await best(await CompiledGraph.compile(g), data);
+  const q = new Graph();
+  const qx = q.input("x", [1, 512, 64, 64]);
+  const zero = q.typed("uint8", Uint8Array.of(0), []);
+  const { q: wq, scales } = quantizeKernel(kernel, 512);
+  const xs = q.scalar(1 / 255);
+  const codes = q.op1("QuantizeLinear", [qx, xs, zero]);
+  const y = q.op1(
+    "QLinearConv",
+    [
+      codes,
+      xs,
+      zero,
+      q.typed("int8", wq, [512, 512, 3, 3]),
+      q.constant(scales, [512]),
+      q.typed("int8", new Int8Array(512), [512]),
+      q.scalar(0.05),
+      zero,
+    ],
+    { kernel_shape: [3, 3], pads: [1, 1, 1, 1] },
+  );
+  q.output(q.op1("ReduceMax", [y], { keepdims: 0 }), "y");
+  const int8 = await best(await CompiledGraph.compile(q), data);
+  print({ gflops: fp32, int8Gflops: int8 });
 }
 
 async function stylizeRun(content: string, style: string, iterations: number) {
@@ -96,12 +124,17 @@ async function stylizeRun(content: string, style: string, iterations: number) {
   });
 }
 
+/**
+ * Seconds until a float32 loss at or below TARGET: `mixed` counts only its float32 evaluations (int8
+ * values are not float32 losses). Stops there.
+ */
 async function toQuality(
   content: string,
   style: string,
   target: number,
   scales: number[],
   iterations: number[],
+  precision: "fp32" | "mixed",
 ) {
   const c = await loadImage(content);
   const controller = new AbortController();
@@ -115,10 +148,11 @@ async function toQuality(
     init: "content",
     weights: WEIGHTS,
     device: DEVICE,
+    precision,
     signal: controller.signal,
     onProgress: (p) => {
       last = { seconds: p.seconds, iteration: p.iteration, loss: p.total };
-      if (p.scale === p.scales && p.total <= target && !reached) {
+      if (p.scale === p.scales && p.precision === "fp32" && p.total <= target && !reached) {
         reached = last;
         controller.abort();
       }
@@ -131,7 +165,7 @@ const [kind, ...a] = process.argv.slice(2);
 const list = (s: string | undefined) => (s ?? "").split(",").map(Number);
 switch (kind) {
   case "eval":
-    await evaluation(a[0] as string, a[1] as string, Number(a[2]));
+    await evaluation(a[0] as string, a[1] as string, Number(a[2]), (a[3] ?? "fp32") as Precision);
     break;
   case "conv-peak":
     await convPeak();
@@ -140,7 +174,14 @@ switch (kind) {
     await stylizeRun(a[0] as string, a[1] as string, Number(a[2]));
     break;
   case "to-quality":
-    await toQuality(a[0] as string, a[1] as string, Number(a[2]), list(a[3]), list(a[4]));
+    await toQuality(
+      a[0] as string,
+      a[1] as string,
+      Number(a[2]),
+      list(a[3]),
+      list(a[4]),
+      (a[5] ?? "fp32") as "fp32" | "mixed",
+    );
     break;
   default:
     throw new Error(`unknown bench child ${kind}`);

@@ -2,7 +2,10 @@ import { inferShapes } from "./shapes.js";
 
 /** A dimension: a number when known at build time, a name (ONNX dim_param) when it is not. */
 export type Dim = number | string;
-export type DType = "float32" | "int64" | "bool";
+/** Element types: float32 for values, int64 for shapes, bool for masks, the 8-bit types and int32 for the int8 path. */
+export type DType = "float32" | "int64" | "bool" | "uint8" | "int8" | "int32";
+
+export type InitializerData = Float32Array | BigInt64Array | Uint8Array | Int8Array | Int32Array;
 
 /** A value in the graph: a graph input, an initializer or a node output. */
 export interface Tensor {
@@ -24,7 +27,7 @@ export interface Node {
 
 export interface Initializer {
   readonly tensor: Tensor;
-  readonly data: Float32Array | BigInt64Array;
+  readonly data: InitializerData;
 }
 
 /**
@@ -42,8 +45,14 @@ export class Graph {
   readonly outputs: Tensor[] = [];
   /** Values of int64 constants, read by shape inference (Reshape's shape, Slice's starts...). */
   readonly intConstants = new Map<string, readonly number[]>();
+  private readonly producers = new Map<string, Node>();
   private counter = 0;
   private readonly constantCache = new Map<string, Tensor>();
+
+  /** Fresh names from here on cannot clash with any name `src` has made (for a graph rewritten from it). */
+  continueNamingFrom(src: Graph): void {
+    this.counter = Math.max(this.counter, src.counter);
+  }
 
   /** A fresh name with a readable prefix. */
   fresh(prefix: string): string {
@@ -92,6 +101,18 @@ export class Graph {
     return t;
   }
 
+  /** An initializer of any element type (the int8 path's quantised weights and zero points). */
+  typed(dtype: DType, data: InitializerData, shape: readonly number[], name?: string): Tensor {
+    const t = this.declare({ name: name ?? this.fresh("const"), shape: [...shape], dtype });
+    this.initializers.set(t.name, { tensor: t, data });
+    return t;
+  }
+
+  /** The node that computes a value, or undefined for inputs and initializers. */
+  producer(name: string): Node | undefined {
+    return this.producers.get(name);
+  }
+
   scalar(value: number): Tensor {
     return this.constant([value], []);
   }
@@ -133,13 +154,15 @@ export class Graph {
         dtype: spec.dtype,
       }),
     );
-    this.nodes.push({
+    const node: Node = {
       op,
       ...(options.domain === undefined ? {} : { domain: options.domain }),
       inputs: ins.map((t) => t.name),
       outputs: outs.map((t) => t.name),
       attrs,
-    });
+    };
+    this.nodes.push(node);
+    for (const o of node.outputs) this.producers.set(o, node);
     return outs;
   }
 

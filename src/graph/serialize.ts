@@ -10,6 +10,9 @@ const DATA_TYPE: Record<DType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
+  uint8: onnx.TensorProto.DataType.UINT8,
+  int8: onnx.TensorProto.DataType.INT8,
+  int32: onnx.TensorProto.DataType.INT32,
 };
 
 function valueInfo(t: Tensor): onnxProto.onnx.IValueInfoProto {

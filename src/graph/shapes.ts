@@ -80,7 +80,7 @@ function windowed(op: string, withIndices: boolean): Rule {
       poolDim(h as Dim, k[0] as number, strides[0] as number, pads[0] as number, pads[2] as number),
       poolDim(w as Dim, k[1] as number, strides[1] as number, pads[1] as number, pads[3] as number),
     ];
-    const out: ValueSpec[] = [{ shape, dtype: "float32" }];
+    const out: ValueSpec[] = [{ shape, dtype: x.dtype }];
     if (withIndices) out.push({ shape: [...shape], dtype: "int64" });
     return out;
   };
@@ -106,12 +106,44 @@ function reduce(op: string, axesFromInput: boolean): Rule {
   };
 }
 
+function convShape(
+  _g: Graph,
+  inputs: readonly Tensor[],
+  attrs: Readonly<Record<string, AttrValue>>,
+  op: string,
+  weightInput: number,
+  dtype: DType,
+): ValueSpec[] {
+  const x = arg(inputs, 0, op);
+  const w = arg(inputs, weightInput, op);
+  const strides = intsAttr(attrs, "strides", [1, 1]);
+  const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
+  const dil = intsAttr(attrs, "dilations", [1, 1]);
+  const [n, , h, wd] = x.shape;
+  const [m, , kh, kw] = w.shape;
+  if (typeof kh !== "number" || typeof kw !== "number")
+    throw new Error(`${op} kernel must have a static shape`);
+  return [
+    {
+      shape: [
+        n as Dim,
+        m as Dim,
+        poolDim(h as Dim, kh, strides[0] as number, pads[0] as number, pads[2] as number, dil[0]),
+        poolDim(wd as Dim, kw, strides[1] as number, pads[1] as number, pads[3] as number, dil[1]),
+      ],
+      dtype,
+    },
+  ];
+}
+
 const rules: Record<string, Rule> = {
   Identity: (_g, inputs) => {
     const x = arg(inputs, 0, "Identity");
     return [{ shape: [...x.shape], dtype: x.dtype }];
   },
   Relu: elementwise(),
+  Abs: elementwise(),
+  Round: elementwise(),
   Neg: elementwise(),
   Add: elementwise(),
   Sub: elementwise(),
@@ -124,31 +156,29 @@ const rules: Record<string, Rule> = {
   ],
   Cast: (_g, inputs, attrs) => {
     const to = int(attrs, "to", 1);
-    const dtype: DType = to === 1 ? "float32" : to === 7 ? "int64" : "bool";
+    const types: Record<number, DType> = {
+      1: "float32",
+      2: "uint8",
+      3: "int8",
+      6: "int32",
+      7: "int64",
+      9: "bool",
+    };
+    const dtype = types[to];
+    if (dtype === undefined) throw new Error(`Cast to ONNX type ${to} is not supported`);
     return [{ shape: [...arg(inputs, 0, "Cast").shape], dtype }];
   },
-  Conv: (_g, inputs, attrs) => {
-    const x = arg(inputs, 0, "Conv");
-    const w = arg(inputs, 1, "Conv");
-    const strides = intsAttr(attrs, "strides", [1, 1]);
-    const pads = intsAttr(attrs, "pads", [0, 0, 0, 0]);
-    const dil = intsAttr(attrs, "dilations", [1, 1]);
-    const [n, , h, wd] = x.shape;
-    const [m, , kh, kw] = w.shape;
-    if (typeof kh !== "number" || typeof kw !== "number")
-      throw new Error("Conv kernel must have a static shape");
-    return [
-      {
-        shape: [
-          n as Dim,
-          m as Dim,
-          poolDim(h as Dim, kh, strides[0] as number, pads[0] as number, pads[2] as number, dil[0]),
-          poolDim(wd as Dim, kw, strides[1] as number, pads[1] as number, pads[3] as number, dil[1]),
-        ],
-        dtype: "float32",
-      },
-    ];
-  },
+  Conv: (g, inputs, attrs) => convShape(g, inputs, attrs, "Conv", 1, "float32"),
+  // QLinearConv(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, bias):
+  // the output has the zero point's type.
+  QLinearConv: (g, inputs, attrs) =>
+    convShape(g, inputs, attrs, "QLinearConv", 3, arg(inputs, 7, "QLinearConv").dtype),
+  QuantizeLinear: (_g, inputs) => [
+    { shape: [...arg(inputs, 0, "QuantizeLinear").shape], dtype: arg(inputs, 2, "QuantizeLinear").dtype },
+  ],
+  DequantizeLinear: (_g, inputs) => [
+    { shape: [...arg(inputs, 0, "DequantizeLinear").shape], dtype: "float32" },
+  ],
   MaxPool: windowed("MaxPool", true),
   AveragePool: windowed("AveragePool", false),
   MaxUnpool: (g, inputs) => {
@@ -199,6 +229,8 @@ const rules: Record<string, Rule> = {
   },
   ReduceSum: reduce("ReduceSum", true),
   ReduceMean: reduce("ReduceMean", false),
+  ReduceMax: reduce("ReduceMax", false),
+  ReduceMin: reduce("ReduceMin", false),
   Slice: (g, inputs) => {
     const x = arg(inputs, 0, "Slice");
     const starts = constInts(g, inputs[1], "Slice starts");

@@ -1,5 +1,5 @@
 import { gradient } from "../autodiff/backward.js";
-import { StylegramError } from "../errors.js";
+import { StylegramError, UsageError } from "../errors.js";
 import { Graph, type Tensor } from "../graph/graph.js";
 import type { RgbImage } from "../image/image.js";
 import { contentLoss } from "../losses/content.js";
@@ -8,6 +8,8 @@ import { tvLoss } from "../losses/tv.js";
 import { channelsOf, deepest, featureSize } from "../network/layers.js";
 import { buildVgg19 } from "../network/vgg19.js";
 import type { VggWeights } from "../network/weights.js";
+import { type QuantizedGraph, quantizeInt8, withObservers } from "../quantize/int8.js";
+import { DelayedScales } from "../quantize/scales.js";
 import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
 import { type ObjectiveOptions, type ResolvedObjective, resolveObjective } from "./options.js";
 import { checkImageSize } from "./size.js";
@@ -34,7 +36,26 @@ export interface ObjectiveInit {
   styles: readonly RgbImage[];
   options?: ObjectiveOptions;
   runtime?: RuntimeOptions;
+  /** Arithmetic of the convolutions (default "fp32"); it can be changed later with usePrecision(). */
+  precision?: Precision;
 }
+
+/**
+ * Evaluations of an int8 objective that run in float32, returning their exact values, while the graph
+ * measures the ranges the int8 scales start from. Two, because L-BFGS's first step is tiny: two int8
+ * gradients so close together differ by rounding noise, not curvature, and the optimiser then crawls
+ * (measured: three wasted evaluations with one).
+ */
+const CALIBRATION_EVALUATIONS = 2;
+
+/**
+ * "fp32": every operation in float32, exact. "int8": the convolutions of the forward and the
+ * input-gradient pass in int8 (src/quantize/int8.ts), losses and sums in float32; the first
+ * evaluation runs in float32 to measure the tensors' ranges.
+ */
+export type Precision = "fp32" | "int8";
+
+type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
 /** How the graph is built for a device: the same objective, with what that device's kernels can run. */
 interface BuildFor {
@@ -106,12 +127,20 @@ function buildObjectiveGraph(
  * returns every term and the gradient.
  */
 export class Objective {
+  private compiled: CompiledGraph | undefined;
+  /** Which graph `compiled` holds. */
+  private running: "fp32" | "int8" | "calibration" | undefined;
+  private quantized: { graph: QuantizedGraph; scales: DelayedScales } | undefined;
+  private calibrations = 0;
+
   private constructor(
     readonly width: number,
     readonly height: number,
     readonly options: ResolvedObjective,
-    private readonly compiled: CompiledGraph,
-    private readonly targetFeeds: Record<string, { data: Float32Array; dims: readonly number[] }>,
+    private readonly graph: Graph,
+    private readonly runtime: RuntimeOptions | undefined,
+    private readonly targetFeeds: Feeds,
+    private wanted: Precision,
     /** FLOPs of one evaluation (Conv and MatMul), counted from the graph. */
     readonly flops: number,
   ) {}
@@ -120,6 +149,9 @@ export class Objective {
     const o = resolveObjective(init.options ?? {}, init.styles.length);
     const { width, height } = init.content;
     checkImageSize("content image", init.content, [...o.contentLayers, ...o.styleLayers]);
+    const gpu = init.runtime?.device === "webgpu";
+    const precision = init.precision ?? "fp32";
+    if (gpu && precision !== "fp32") throw int8OnGpuError();
     const targets: Targets = await computeTargets({
       weights: init.weights,
       content: init.content,
@@ -130,13 +162,12 @@ export class Objective {
       pooling: o.pooling,
       ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
     });
-    const gpu = init.runtime?.device === "webgpu";
     const g = buildObjectiveGraph(init.weights, width, height, o, {
       poolIndices: !gpu,
       ...(gpu ? { targets } : {}),
     });
     // On the CPU the targets are fed as inputs, which costs nothing there and keeps the graph small.
-    const feeds: Record<string, { data: Float32Array; dims: readonly number[] }> = {};
+    const feeds: Feeds = {};
     if (!gpu) {
       for (const [l, data] of targets.content) {
         const [h, w] = featureSize(height, width, l);
@@ -145,13 +176,51 @@ export class Objective {
       for (const [l, data] of targets.style)
         feeds[`style_target_${l}`] = { data, dims: [channelsOf(l), channelsOf(l)] };
     }
-    const compiled = await CompiledGraph.compile(g, init.runtime);
-    return new Objective(width, height, o, compiled, feeds, countFlops(g));
+    const objective = new Objective(width, height, o, g, init.runtime, feeds, precision, countFlops(g));
+    await objective.prepare();
+    return objective;
   }
 
   /** Number of values in x: 3 * height * width. */
   get size(): number {
     return 3 * this.width * this.height;
+  }
+
+  /** The arithmetic of the next evaluations. */
+  get precision(): Precision {
+    return this.wanted;
+  }
+
+  /** Switches the arithmetic of the following evaluations (the int8 scales are kept across switches). */
+  async usePrecision(precision: Precision): Promise<void> {
+    if (precision !== "fp32" && this.runtime?.device === "webgpu") throw int8OnGpuError();
+    this.wanted = precision;
+    await this.prepare();
+  }
+
+  /** Compiles the graph the next evaluation needs, releasing the one it replaces. */
+  private async prepare(): Promise<void> {
+    let next: "fp32" | "int8" | "calibration" = "fp32";
+    if (this.wanted === "int8") {
+      this.quantized ??= (() => {
+        const graph = quantizeInt8(this.graph);
+        return { graph, scales: new DelayedScales(graph.points) };
+      })();
+      next =
+        this.quantized.scales.ready && this.calibrations >= CALIBRATION_EVALUATIONS ? "int8" : "calibration";
+    }
+    if (next === this.running && this.compiled) return;
+    // One session at a time: two would hold two sets of activation buffers.
+    await this.compiled?.release();
+    this.compiled = undefined;
+    const graph =
+      next === "fp32"
+        ? this.graph
+        : next === "calibration"
+          ? withObservers(this.graph, this.quantized?.graph.points ?? [])
+          : (this.quantized?.graph.graph as Graph);
+    this.compiled = await CompiledGraph.compile(graph, this.runtime);
+    this.running = next;
   }
 
   async evaluate(x: Float32Array): Promise<Evaluation> {
@@ -160,10 +229,14 @@ export class Objective {
         `objective is for ${this.width}x${this.height} images; x has ${x.length} values`,
       );
     }
-    const out = await this.compiled.run({
-      ...this.targetFeeds,
-      x: { data: x, dims: [1, 3, this.height, this.width] },
+    await this.prepare();
+    const quantized = this.running === "int8" ? this.quantized : undefined;
+    const out = await (this.compiled as CompiledGraph).run({
+      ...this.feeds(x),
+      ...(quantized ? quantized.scales.feeds() : {}),
     });
+    if (this.running !== "fp32") this.quantized?.scales.observe(out);
+    if (this.running === "calibration") this.calibrations++;
     const read = (name: string): Float32Array => {
       const t = out[name];
       if (!t) throw new Error(`objective graph returned no ${name}`);
@@ -183,18 +256,30 @@ export class Objective {
     };
   }
 
-  async release(): Promise<void> {
-    await this.compiled.release();
+  private feeds(x: Float32Array): Feeds {
+    return { ...this.targetFeeds, x: { data: x, dims: [1, 3, this.height, this.width] } };
   }
+
+  async release(): Promise<void> {
+    await this.compiled?.release();
+    this.compiled = undefined;
+    this.running = undefined;
+  }
+}
+
+function int8OnGpuError(): UsageError {
+  return new UsageError(
+    "int8 precision runs on the CPU only (WebGPU has no int8 convolution): use --device cpu, or --precision fp32 on the GPU",
+  );
 }
 
 /** Multiply-adds x 2 of every Conv and MatMul in the graph, forward and backward. */
 export function countFlops(g: Graph): number {
   let flops = 0;
   for (const n of g.nodes) {
-    if (n.op === "Conv") {
+    if (n.op === "Conv" || n.op === "QLinearConv") {
       const y = g.get(n.outputs[0] as string).shape as number[];
-      const w = g.get(n.inputs[1] as string).shape as number[];
+      const w = g.get(n.inputs[n.op === "Conv" ? 1 : 3] as string).shape as number[];
       flops += 2 * y.reduce((a, b) => a * b, 1) * (w[1] as number) * (w[2] as number) * (w[3] as number);
     } else if (n.op === "MatMul") {
       const a = g.get(n.inputs[0] as string).shape as number[];

@@ -10,11 +10,13 @@ import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult, StopReason } from "../optim/types.js";
 import { isFiniteVector } from "../optim/vector.js";
+import type { Device } from "../runtime/device.js";
 import { chooseDevice } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
 import { gaussianNoise } from "./noise.js";
 import {
   type Init,
+  type PrecisionRequest,
   positiveInteger,
   positiveNumber,
   STYLIZE_DEFAULTS,
@@ -108,6 +110,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   options.onStage?.({ stage: "weights" });
   const weights = await resolveWeights(options.weights);
   const totalIterations = plan.reduce((n, p) => n + p.iterations, 0);
+  const precision = choosePrecision(options.precision, choice.device);
 
   const started = performance.now();
   let done = 0;
@@ -144,6 +147,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
               content.height,
             ),
           );
+    const phases = precisionPhases(precision, scale.iterations);
     const finish = (v: Float32Array): RgbImage => {
       const img = fromNetworkInput(v, content.width, content.height);
       return options.originalColors ? keepOriginalColors(img, content) : img;
@@ -154,6 +158,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       styles,
       options,
       runtime,
+      precision: phases[0]?.precision ?? "fp32",
     });
     try {
       // A stop during the set-up of the first scale leaves nothing to return.
@@ -163,7 +168,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         objective,
         x0,
         optimizer,
-        scale.iterations,
+        precisionPhases(precision, scale.iterations),
         { ...options, historySize: check.historySize },
         async (info, t) => {
           const iteration = done + info.evaluation;
@@ -180,6 +185,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             width: content.width,
             height: content.height,
             device: choice.device,
+            precision: objective.precision,
           });
           if (snapshotEvery !== undefined && options.onSnapshot && iteration % snapshotEvery === 0) {
             await options.onSnapshot(finish(info.best), iteration);
@@ -234,36 +240,88 @@ export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "it
   return sizes.map((s, i) => ({ size: s, iterations: positiveInteger("iterations", list[i], 1) }));
 }
 
-/** One optimisation run over one objective, with the divergence checks. */
+/**
+ * The share of each scale's evaluations that `mixed` runs in float32, at the end. The int8 phase does
+ * the bulk of the descent; the float32 phase removes int8's bias, so the picture is float32's optimum.
+ */
+export const MIXED_FP32_SHARE = 0.1;
+
+interface Phase {
+  precision: "fp32" | "int8";
+  evaluations: number;
+}
+
+/** The arithmetic a run uses: int8 needs the CPU, so on a GPU only an explicit request is an error. */
+function choosePrecision(requested: PrecisionRequest | undefined, device: Device): PrecisionRequest {
+  if (device === "webgpu") {
+    if (requested !== undefined && requested !== "fp32") {
+      throw new UsageError(
+        `--precision ${requested} runs on the CPU only (WebGPU has no int8 convolution): add --device cpu, or use --precision fp32 on the GPU`,
+      );
+    }
+    return "fp32";
+  }
+  return requested ?? STYLIZE_DEFAULTS.precision;
+}
+
+/** The phases of one scale's optimisation: one for fp32 and int8; int8 then float32 for mixed. */
+export function precisionPhases(precision: PrecisionRequest, evaluations: number): Phase[] {
+  if (precision !== "mixed") return [{ precision, evaluations }];
+  const last = Math.max(1, Math.round(evaluations * MIXED_FP32_SHARE));
+  // Too few evaluations to be worth a calibration and a switch: float32 throughout.
+  if (evaluations - last < 2) return [{ precision: "fp32", evaluations }];
+  return [
+    { precision: "int8", evaluations: evaluations - last },
+    { precision: "fp32", evaluations: last },
+  ];
+}
+
+/**
+ * One optimisation over one objective, with the divergence checks. With several phases the
+ * arithmetic changes at each boundary inside one optimiser run: its history stays (measured: a
+ * restarted L-BFGS lost more than int8's noise costs), but the best point is judged by the last
+ * phase's values alone, since int8's and float32's values of one point differ a little.
+ */
 async function optimizeOnce(
   objective: Objective,
   x0: Float32Array,
   optimizer: "lbfgs" | "adam",
-  iterations: number,
+  phases: readonly Phase[],
   options: StylizeOptions,
   report: (info: EvaluationInfo, terms: LossTerms) => Promise<void>,
 ): Promise<{ result: MinimizeResult; terms: LossTerms }> {
   let latest: LossTerms | undefined;
   let bestTerms: LossTerms | undefined;
   let bestValue = Number.POSITIVE_INFINITY;
+  let bestX: Float32Array | undefined;
   let evaluation = 0;
+  const switches = new Map<number, Phase["precision"]>();
+  let boundary = 0;
+  for (const p of phases) {
+    switches.set(boundary, p.precision);
+    boundary += p.evaluations;
+  }
+  const lastPhaseStart = boundary - (phases.at(-1)?.evaluations ?? boundary);
   const f: Differentiable = async (x) => {
+    const precision = switches.get(evaluation);
+    if (precision !== undefined) await objective.usePrecision(precision);
     const e = await objective.evaluate(x);
     evaluation++;
     latest = { total: e.total, content: e.content, style: e.style, tv: e.tv };
-    if (e.total < bestValue) {
+    if (evaluation > lastPhaseStart && e.total < bestValue) {
       bestValue = e.total;
       bestTerms = latest;
+      if (phases.length > 1) bestX = Float32Array.from(x);
     }
     // A NaN anywhere in the gradient poisons every later step: treat it as a NaN loss.
     return { value: isFiniteVector(e.gradient) ? e.total : Number.NaN, gradient: e.gradient };
   };
   const common = {
-    maxEvaluations: iterations,
+    maxEvaluations: boundary,
     onEvaluation: (info: EvaluationInfo) => report(info, latest as LossTerms),
     ...(options.signal ? { signal: options.signal } : {}),
   };
-  const result =
+  let result =
     optimizer === "adam"
       ? await adam(f, x0, {
           ...common,
@@ -275,7 +333,10 @@ async function optimizeOnce(
           historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
         });
+  if (bestX) result = { ...result, x: bestX, value: bestValue };
   if (result.reason === "diverged" || !bestTerms) {
+    // Stopped before the last phase evaluated anything: the optimiser's own best stands.
+    if (result.reason === "aborted" && latest) return { result, terms: latest };
     throw new DivergedError(
       `the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. ` +
         "Try smaller weights, a smaller learning rate or the L-BFGS line search (--line-search strong-wolfe).",
