@@ -22,11 +22,24 @@ export { parseLayer, RELU_LAYERS } from "./network/layers.js";
 export { loadWeightsFrom } from "./network/load.js";
 export type { Pooling } from "./network/vgg19.js";
 export type { ConvWeights, VggWeights } from "./network/weights.js";
-export { type Evaluation, type LossTerms, Objective, type ObjectiveInit } from "./objective/objective.js";
+export {
+  type Evaluation,
+  type LossTerms,
+  Objective,
+  type ObjectiveInit,
+  type Precision,
+} from "./objective/objective.js";
 export type { ObjectiveOptions } from "./objective/options.js";
 export { adam } from "./optim/adam.js";
 export { lbfgs } from "./optim/lbfgs.js";
 export type { Differentiable, MinimizeResult } from "./optim/types.js";
-export { type Init, type Progress, STYLIZE_DEFAULTS, type StylizeOptions } from "./stylize/options.js";
+export {
+  type Init,
+  PRECISIONS,
+  type PrecisionRequest,
+  type Progress,
+  STYLIZE_DEFAULTS,
+  type StylizeOptions,
+} from "./stylize/options.js";
 export { DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";
 export { VERSION } from "./version.js";

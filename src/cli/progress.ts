@@ -24,7 +24,9 @@ export class ProgressReporter {
 
   update(p: Progress): void {
     const perIteration = p.seconds / p.iteration;
-    const where = p.scales > 1 ? `  scale ${p.scale}/${p.scales} ${p.width}x${p.height}` : "";
+    const where =
+      (p.scales > 1 ? `  scale ${p.scale}/${p.scales} ${p.width}x${p.height}` : "") +
+      (p.precision === "int8" ? "  int8" : "");
     const eta = perIteration * (p.iterations - p.iteration);
     if (this.tty) {
       const now = Date.now();

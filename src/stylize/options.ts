@@ -62,6 +62,8 @@ export interface Stage {
   stage: "weights" | "device" | "objective";
   /** For "device": where the run computes, and why (auto's choice, or "asked for"). */
   device?: Device;
+  /** For "device": the arithmetic of the run. */
+  precision?: PrecisionRequest;
   reason?: string;
   /** For "objective": the scale being prepared (1-based, of `scales`) and its size. */
   scale?: number;

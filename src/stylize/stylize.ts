@@ -102,7 +102,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const stopped = () => options.signal?.aborted === true;
   if (stopped()) throw new StoppedBeforeStartError();
   const choice = await chooseDevice(options.device ?? "auto", probeWebGpu);
-  options.onStage?.({ stage: "device", device: choice.device, reason: choice.reason });
+  const precision = choosePrecision(options.precision, choice.device);
+  options.onStage?.({ stage: "device", device: choice.device, reason: choice.reason, precision });
   const runtime = {
     device: choice.device,
     ...(options.threads === undefined ? {} : { threads: options.threads }),
@@ -110,7 +111,6 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   options.onStage?.({ stage: "weights" });
   const weights = await resolveWeights(options.weights);
   const totalIterations = plan.reduce((n, p) => n + p.iterations, 0);
-  const precision = choosePrecision(options.precision, choice.device);
 
   const started = performance.now();
   let done = 0;
@@ -294,6 +294,8 @@ async function optimizeOnce(
   let bestTerms: LossTerms | undefined;
   let bestValue = Number.POSITIVE_INFINITY;
   let bestX: Float32Array | undefined;
+  // The best of every evaluation, whatever its arithmetic: what a stop before the last phase returns.
+  let anyBest: { value: number; terms: LossTerms } | undefined;
   let evaluation = 0;
   const switches = new Map<number, Phase["precision"]>();
   let boundary = 0;
@@ -308,6 +310,7 @@ async function optimizeOnce(
     const e = await objective.evaluate(x);
     evaluation++;
     latest = { total: e.total, content: e.content, style: e.style, tv: e.tv };
+    if (!anyBest || e.total < anyBest.value) anyBest = { value: e.total, terms: latest };
     if (evaluation > lastPhaseStart && e.total < bestValue) {
       bestValue = e.total;
       bestTerms = latest;
@@ -336,7 +339,7 @@ async function optimizeOnce(
   if (bestX) result = { ...result, x: bestX, value: bestValue };
   if (result.reason === "diverged" || !bestTerms) {
     // Stopped before the last phase evaluated anything: the optimiser's own best stands.
-    if (result.reason === "aborted" && latest) return { result, terms: latest };
+    if (result.reason === "aborted" && anyBest) return { result, terms: anyBest.terms };
     throw new DivergedError(
       `the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. ` +
         "Try smaller weights, a smaller learning rate or the L-BFGS line search (--line-search strong-wolfe).",

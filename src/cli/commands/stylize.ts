@@ -13,8 +13,8 @@ import { reserveOutput, saveResult } from "../../fsutil/results.js";
 import { assertImageFile, encodeImage, formatForPath } from "../../image/io.js";
 import { formatBytes } from "../../objective/memory.js";
 import { defaultThreads } from "../../runtime/session.js";
-import { type Init, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
-import { planScales, StoppedBeforeStartError, stylize } from "../../stylize/stylize.js";
+import { type Init, PRECISIONS, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
+import { MIXED_FP32_SHARE, planScales, StoppedBeforeStartError, stylize } from "../../stylize/stylize.js";
 import {
   deviceFromFlags,
   OBJECTIVE_FLAGS,
@@ -46,12 +46,17 @@ Output and optimisation:
   --history N            L-BFGS history size (default ${STYLIZE_DEFAULTS.historySize}, fewer when 100 pairs
                          would not fit beside the graph in memory)
   --line-search NAME     none or strong-wolfe, for L-BFGS (default ${STYLIZE_DEFAULTS.lineSearch})
+  --precision P          fp32, int8 or mixed (default ${STYLIZE_DEFAULTS.precision} on the CPU, fp32 on a GPU): int8
+                         runs the convolutions on the CPU's int8 units, about 2.5x faster a
+                         step and a few percent less accurate; mixed finishes each scale in
+                         float32, so the picture is float32's optimum. CPU only.
   --style-scale N        style images at N x the output size (default ${STYLIZE_DEFAULTS.styleScale});
                          smaller values copy smaller strokes
   --original-colors      keep the content's colours (luminance-only transfer)
   --print-every N        without a terminal, print progress every N iterations (default 10)
   --save-every N         also save the image every N iterations, as OUT_0100.png etc.
-  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds, device}
+  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds,
+                         device, precision}
   --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
                          a run that would not fit stops at once and names the largest --size that does
 ${OBJECTIVE_HELP}
@@ -87,9 +92,15 @@ function describeStage(s: Stage): string {
   if (s.stage === "weights") return "loading the VGG19 weights";
   if (s.stage === "device") {
     const where = s.device === "webgpu" ? "the GPU (WebGPU)" : "the CPU";
+    const arithmetic =
+      s.precision === "int8"
+        ? ", int8 convolutions (--precision int8)"
+        : s.precision === "mixed"
+          ? `, int8 convolutions then float32 for the last ${Math.round(MIXED_FP32_SHARE * 100)}% of the iterations (--precision mixed)`
+          : "";
     return s.reason === "asked for"
-      ? `computing on ${where}`
-      : `computing on ${where} (--device auto: ${s.reason})`;
+      ? `computing on ${where}${arithmetic}`
+      : `computing on ${where} (--device auto: ${s.reason})${arithmetic}`;
   }
   const where = (s.scales ?? 1) > 1 ? ` (scale ${s.scale}/${s.scales})` : "";
   const memory =
@@ -139,6 +150,7 @@ const STYLIZE_FLAGS = {
   "learning-rate": { type: "string" },
   history: { type: "string" },
   "line-search": { type: "string" },
+  precision: { type: "string" },
   "style-scale": { type: "string" },
   "original-colors": { type: "boolean" },
   "print-every": { type: "string" },
@@ -242,6 +254,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const printEvery = parseCount("--print-every", values["print-every"]) ?? 10;
   const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
+  const precision = oneOf("--precision", values.precision, PRECISIONS);
   const maxMemory = parseBytes("--max-memory", values["max-memory"]);
   const objective = objectiveOptions(values);
   if (objective.styleLayers?.length === 0) {
@@ -284,6 +297,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
           ...(lineSearch === undefined ? {} : { lineSearch }),
           ...(maxMemory === undefined ? {} : { maxMemory }),
           ...(device === undefined ? {} : { device }),
+          ...(precision === undefined ? {} : { precision }),
           weights,
           ...(threads === undefined ? {} : { threads }),
           originalColors: values["original-colors"] === true,
@@ -301,6 +315,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
               tv: p.tv,
               seconds: p.seconds,
               device: p.device,
+              precision: p.precision,
             });
           },
           ...(saveEvery === undefined
