@@ -4,14 +4,17 @@ import os from "node:os";
 import path from "node:path";
 import { before, describe, test } from "node:test";
 import { UsageError } from "../src/errors.js";
+import type { RgbImage } from "../src/image/image.js";
 import { toNetworkInput } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { Objective } from "../src/objective/objective.js";
+import { resolveObjective } from "../src/objective/options.js";
 import { type QuantPoint, quantizeInt8, quantizeKernel } from "../src/quantize/int8.js";
 import { DelayedScales } from "../src/quantize/scales.js";
 import type { Progress } from "../src/stylize/options.js";
+import { preflight } from "../src/stylize/preflight.js";
 import { MIXED_FP32_SHARE, precisionPhases, stylize } from "../src/stylize/stylize.js";
 import { runCli } from "./support/cli.js";
 import { rng } from "./support/random.js";
@@ -83,6 +86,32 @@ describe("int8 building blocks", () => {
     assert.deepEqual(precisionPhases("mixed", 2), [{ precision: "fp32", evaluations: 2 }]);
     assert.deepEqual(precisionPhases("int8", 7), [{ precision: "int8", evaluations: 7 }]);
   });
+});
+
+test("int8's memory is checked before any work: a limit that float32 fits in stops int8 and names the fix", async () => {
+  const image = (width: number, height: number): RgbImage => ({
+    width,
+    height,
+    data: new Uint8Array(width * height * 3),
+  });
+  const check = (int8: boolean, maxMemory: number) =>
+    preflight({
+      content: image(400, 400),
+      styles: [image(400, 400)],
+      sizes: [1024],
+      styleScale: 1,
+      objective: resolveObjective({}, 1),
+      optimizer: "lbfgs",
+      historySize: 10,
+      maxMemory,
+      int8,
+    });
+  const fp32 = (await check(false, 64 * 2 ** 30)).scales[0]?.peakBytes as number;
+  const int8 = (await check(true, 64 * 2 ** 30)).scales[0]?.peakBytes as number;
+  assert.ok(int8 > 1.5 * fp32, `${int8} vs ${fp32}`);
+  const between = (fp32 + int8) / 2;
+  await check(false, between);
+  await assert.rejects(check(true, between), (e: Error) => /--precision fp32 needs less/.test(e.message));
 });
 
 describe("int8 objective (real weights)", shared, () => {

@@ -1,4 +1,12 @@
-import { amaxOutput, codeMaxOutput, codeMinOutput, LEVELS, type QuantPoint, scaleInput } from "./int8.js";
+import {
+  amaxOutput,
+  aminOutput,
+  codeMaxOutput,
+  codeMinOutput,
+  LEVELS,
+  type QuantPoint,
+  scaleInput,
+} from "./int8.js";
 
 export interface DelayedScalingOptions {
   /** Evaluations whose maxima are remembered; the scale covers the largest of them. */
@@ -53,7 +61,7 @@ export class DelayedScales {
       const amax = outputs[amaxOutput(p.key)];
       let m: number;
       if (amax) {
-        m = amax.data[0] as number;
+        m = Math.max(amax.data[0] as number, -(outputs[aminOutput(p.key)]?.data[0] ?? 0));
       } else {
         const used = this.current.get(p.key) ?? 1;
         const hi = (outputs[codeMaxOutput(p.key)]?.data[0] ?? 0) - (p.kind === "gradient" ? 128 : 0);

@@ -61,6 +61,8 @@ export interface PreflightInput {
   maxMemory: number | undefined;
   /** Whether the weights are read from HDF5 (a Keras file, the cache), which costs memory of its own. */
   hdf5Weights?: boolean;
+  /** The run uses the int8 path (precision int8 or mixed), which needs more memory. */
+  int8?: boolean;
 }
 
 /**
@@ -79,7 +81,7 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     const c = fitLongEdge(contentSize, longEdge);
     const styleEdge = Math.max(1, Math.round(longEdge * input.styleScale));
     const graph = Math.max(
-      objectiveBytes(c.width, c.height, allLayers),
+      objectiveBytes(c.width, c.height, allLayers, input.int8 === true),
       ...styleSizes.map((s) => {
         const f = fitLongEdge(s, styleEdge);
         return targetBytes(f.width, f.height, o.styleLayers);
@@ -169,12 +171,15 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     const styleNote = styleDominates
       ? `; most of it is for the style images at ${input.styleScale} x the size (a smaller --style-scale needs less)`
       : "";
+    const precisionNote = input.int8
+      ? "; int8 needs about twice float32's memory while it calibrates (--precision fp32 needs less)"
+      : "";
     const historyNote =
       input.historySize !== undefined && input.optimizer === "lbfgs"
         ? `, with ${input.historySize} L-BFGS pairs (a smaller --history needs less)`
         : "";
     throw new OutOfMemoryError(
-      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${historyNote}${styleNote}, ` +
+      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${historyNote}${styleNote}${precisionNote}, ` +
         `but ${formatBytes(available)} is available${input.maxMemory === undefined ? "" : " (max memory)"}: ${fix}`,
       { exitCode: 2 },
     );

@@ -98,6 +98,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     maxMemory: options.maxMemory,
     hdf5Weights:
       typeof options.weights !== "object" && readsHdf5(options.weights ?? process.env.STYLEGRAM_WEIGHTS),
+    // A GPU run is always float32; whether the device is a GPU is known only later, so count int8 here.
+    int8: (options.precision ?? STYLIZE_DEFAULTS.precision) !== "fp32" && options.device !== "webgpu",
   });
   const stopped = () => options.signal?.aborted === true;
   if (stopped()) throw new StoppedBeforeStartError();
