@@ -28,5 +28,5 @@ export { adam } from "./optim/adam.js";
 export { lbfgs } from "./optim/lbfgs.js";
 export type { Differentiable, MinimizeResult } from "./optim/types.js";
 export { type Init, type Progress, STYLIZE_DEFAULTS, type StylizeOptions } from "./stylize/options.js";
-export { DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";
+export { checkStylize, DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";
 export { VERSION } from "./version.js";
