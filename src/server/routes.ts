@@ -11,7 +11,7 @@ import type { EventStreams } from "./events.js";
 import { HttpError } from "./http-error.js";
 import { Job, type JobQueue } from "./jobs.js";
 import { JOB_OPTIONS, type JobOptions, parseJobOptions } from "./options.js";
-import { readJobUpload, type UploadLimits } from "./uploads.js";
+import { readJobUpload, type UploadLimits, withUploadNames } from "./uploads.js";
 
 export interface RouteContext {
   /** The server's private folder; each job gets a folder in it named by its id. */
@@ -123,7 +123,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
           });
           iterations = plan.reduce((n, p) => n + p.iterations, 0);
         } catch (e) {
-          if (e instanceof StylegramError) throw new HttpError(400, e.message, fieldOf(e.message));
+          if (e instanceof StylegramError) {
+            // The library names the files by the server's paths; the user knows them by their names.
+            const message = withUploadNames(e.message, [upload.content, ...upload.styles]);
+            throw new HttpError(400, message, fieldOf(message));
+          }
           throw e;
         }
         const stem = upload.content.name.replace(/\.[^.]*$/, "") || "picture";

@@ -8,6 +8,7 @@ import { encodeImage } from "../image/io.js";
 import type { VggWeights } from "../network/weights.js";
 import { stylize } from "../stylize/stylize.js";
 import type { Job } from "./jobs.js";
+import { withUploadNames } from "./uploads.js";
 
 export interface RunContext {
   weights: VggWeights;
@@ -74,7 +75,8 @@ export async function runJob(job: Job, ctx: RunContext): Promise<void> {
     });
   } catch (e) {
     if (signal.aborted) return;
-    if (e instanceof StylegramError) job.end("failed", { error: e.message });
+    if (e instanceof StylegramError)
+      job.end("failed", { error: withUploadNames(e.message, [job.spec.content, ...job.spec.styles]) });
     else {
       ctx.logError(e, job);
       job.end("failed", {

@@ -189,3 +189,10 @@ export async function readJobUpload(
     options,
   };
 }
+
+/** A library message with the server's private file paths replaced by the names the client gave. */
+export function withUploadNames(message: string, uploads: readonly Upload[]): string {
+  let text = message;
+  for (const u of uploads) text = text.replaceAll(u.file, u.name);
+  return text;
+}
