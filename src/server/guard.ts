@@ -28,13 +28,15 @@ export function requestGuard(loopbackOnly: boolean) {
     }
     const origin = request.headers.origin;
     if ((request.method === "POST" || request.method === "DELETE") && origin !== undefined) {
-      let originHost: string | undefined;
+      // Both sides through URL, so that a default port is written the same way (http://localhost = localhost:80).
+      let same = false;
       try {
-        originHost = new URL(origin).host;
+        const from = new URL(origin);
+        same = from.host === new URL(`${from.protocol}//${host}`).host;
       } catch {
-        originHost = undefined;
+        same = false;
       }
-      if (originHost !== host) {
+      if (!same) {
         throw new HttpError(403, `refused a ${request.method} from another site (${origin.slice(0, 80)})`);
       }
     }

@@ -124,9 +124,10 @@ export async function readJobUpload(
     limits: {
       fileSize: limits.fileBytes,
       files: 1 + limits.styles,
-      fields: 1,
+      // Room for a stray field or two, so that it is named (400) rather than counted (413).
+      fields: 4,
       fieldSize: 64 * 1024,
-      parts: 2 + limits.styles,
+      parts: 5 + limits.styles,
     },
   });
   for await (const part of parts) {
