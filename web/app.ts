@@ -27,7 +27,7 @@ const FIELDS: Field[] = [
     key: "size",
     label: "Size",
     kind: "select",
-    values: [256, 384, 512, 768, 1024],
+    values: [128, 256, 384, 512, 768, 1024],
     format: (v) => `${v} px`,
   },
   {
