@@ -329,7 +329,12 @@ function makePlot(): uPlot {
           ticks: { show: false },
           size: 58,
           // Lines and labels at whole powers of ten only: a log axis's 2..9 lines crowd a small plot.
-          filter: (_u, splits) => splits.map((v) => (Number.isInteger(Math.log10(v)) ? v : null)),
+          splits: (_u, _axis, min, max) => {
+            const decades: number[] = [];
+            for (let e = Math.ceil(Math.log10(min)); e <= Math.floor(Math.log10(max)); e++)
+              decades.push(10 ** e);
+            return decades;
+          },
           values: (_u, vals) => vals.map((v) => (v === null ? "" : v.toExponential(0).replace("+", ""))),
         },
       ],
