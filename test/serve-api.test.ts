@@ -456,6 +456,12 @@ describe("stylegram serve's API", shared, () => {
     const cancelled = await waitForJob(s, a, () => true);
     assert.equal(cancelled.state, "cancelled");
     assert.equal((await s.app.inject({ url: `/api/jobs/${a}/result` })).statusCode, 409);
+    // A job cancelled while it waits leaves no upload behind.
+    const d = await submit();
+    assert.equal((await waitForJob(s, d, () => true)).position, 1);
+    assert.deepEqual(fs.readdirSync(path.join(s.dir, d)).sort(), ["content", "style-1"]);
+    await s.app.inject({ method: "DELETE", url: `/api/jobs/${d}` });
+    assert.deepEqual(fs.readdirSync(path.join(s.dir, d)), []);
     for (const id of [b, c]) await s.app.inject({ method: "DELETE", url: `/api/jobs/${id}` });
     assert.equal((await waitForJob(s, b as string)).state, "cancelled");
   });

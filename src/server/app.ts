@@ -12,7 +12,7 @@ import { requestGuard } from "./guard.js";
 import { HttpError } from "./http-error.js";
 import { type Job, JobQueue } from "./jobs.js";
 import { registerRoutes } from "./routes.js";
-import { runJob } from "./run-job.js";
+import { removeUploads, runJob } from "./run-job.js";
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./uploads.js";
 import { WEB_DIR } from "./web-dir.js";
 
@@ -122,6 +122,7 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
         frameMs,
         logError: (e, j) => app.log.error({ err: e, job: j.id }, "job failed unexpectedly"),
       }),
+    discard: removeUploads,
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, _request, reply) => {

@@ -158,6 +158,8 @@ export interface QueueOptions {
   maxWaiting: number;
   /** Runs a job to its end (done or failed); the signal in job.controller cancels it. */
   run: (job: Job) => Promise<void>;
+  /** Called for a job cancelled before it ran (a run cleans up after itself). */
+  discard?: (job: Job) => void;
 }
 
 /**
@@ -217,6 +219,7 @@ export class JobQueue {
     if (i >= 0) this.waiting.splice(i, 1);
     job.controller.abort(new Error("cancelled"));
     job.end("cancelled");
+    if (i >= 0) this.options.discard?.(job);
     if (this.running.delete(job) || i >= 0) this.pump();
   }
 

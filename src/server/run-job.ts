@@ -32,7 +32,7 @@ export async function encodePreview(img: RgbImage): Promise<Buffer> {
 }
 
 /** The uploads are not needed once the job has ended, whatever the ending. */
-function removeUploads(job: Job): void {
+export function removeUploads(job: Job): void {
   for (const u of [job.spec.content, ...job.spec.styles]) fs.rmSync(u.file, { force: true });
 }
 
