@@ -41,5 +41,5 @@ export {
   STYLIZE_DEFAULTS,
   type StylizeOptions,
 } from "./stylize/options.js";
-export { DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";
+export { checkStylize, DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";
 export { VERSION } from "./version.js";

@@ -4,7 +4,7 @@
  * TypeScript project), and run from folders outside the clone.
  */
 import assert from "node:assert/strict";
-import { type SpawnSyncOptions, spawnSync } from "node:child_process";
+import { type SpawnSyncOptions, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -71,9 +71,19 @@ describe("npm pack, then install and run as a user", shared, () => {
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  test("the tarball holds the built library, its types and the command, and nothing else", () => {
+  test("the tarball holds the built library, its types, the command and the web page, and nothing else", () => {
     const paths = packed.map((f) => f.path);
-    for (const needed of ["bin/stylegram.js", "dist/index.js", "dist/index.d.ts", "dist/cli/run.js"]) {
+    for (const needed of [
+      "bin/stylegram.js",
+      "dist/index.js",
+      "dist/index.d.ts",
+      "dist/cli/run.js",
+      "dist/server/app.js",
+      // The page `stylegram serve` serves, built with uPlot inside: nothing is fetched from elsewhere.
+      "dist/web/index.html",
+      "dist/web/app.js",
+      "dist/web/app.css",
+    ]) {
       assert.ok(paths.includes(needed), `${needed} is missing from the package`);
     }
     assert.ok(paths.includes("README.md") && paths.includes("LICENSE") && paths.includes("package.json"));
@@ -142,6 +152,48 @@ describe("npm pack, then install and run as a user", shared, () => {
       assert.equal(list.code, 0, list.say);
       assert.match(list.stdout, new RegExp(`cache: ${path.join(tmp, "cache")}`));
       assert.match(list.stdout, /vgg19\s+not fetched \(stylegram models fetch\)/);
+    });
+
+    test("stylegram serve from any folder serves its page, script and API", async () => {
+      const child = spawn("stylegram", ["serve", "--port", "0", "--weights", WEIGHTS_DIR], {
+        cwd: elsewhere,
+        env: userEnv({ PATH: `${path.join(prefix, "bin")}${path.delimiter}${process.env.PATH}` }),
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+      });
+      child.stderr.on("data", (c: Buffer) => {
+        err += c.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      try {
+        const url = await new Promise<string>((resolve, reject) => {
+          const timer = setInterval(() => {
+            const m = /open (http:\/\/\S+)/.exec(out);
+            if (m) {
+              clearInterval(timer);
+              resolve(m[1] as string);
+            }
+          }, 50);
+          void exited.then(() => {
+            clearInterval(timer);
+            reject(new Error(`serve exited: ${err}`));
+          });
+        });
+        const page = await fetch(url);
+        assert.equal(page.status, 200);
+        assert.match(await page.text(), /<script type="module" src="app.js">/);
+        const script = await fetch(`${url}app.js`);
+        assert.equal(script.status, 200);
+        assert.match(await script.text(), /uPlot|uplot/);
+        assert.equal((await fetch(`${url}api/options`)).status, 200);
+      } finally {
+        child.kill("SIGTERM");
+        assert.equal(await exited, 0, err);
+      }
     });
 
     test("a tiny stylization and a tiny loss run with the shared weights", async () => {

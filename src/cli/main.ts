@@ -3,6 +3,7 @@ import { closest } from "../validate.js";
 import { VERSION } from "../version.js";
 import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
 import { MODELS_FLAG_NAMES, MODELS_HELP, modelsCommand } from "./commands/models.js";
+import { SERVE_FLAG_NAMES, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
@@ -11,10 +12,13 @@ Usage:
   stylegram CONTENT STYLE [STYLE...] -o OUT [options]        stylize a photo
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
   stylegram models fetch|list|verify                         manage the VGG19 weights
-  stylegram help [COMMAND]                                   help on a command (loss, models)
+  stylegram serve [--port 8080] [--concurrency 1]            the web app: drop two images, watch it paint
+  stylegram help [COMMAND]                                   help on a command (loss, models, serve)
   stylegram --version                                        the installed version
 
 Run 'stylegram --help' for the stylize options, 'stylegram loss --help' for loss's.`;
+
+const COMMAND_HELP: Record<string, string> = { loss: LOSS_HELP, models: MODELS_HELP, serve: SERVE_HELP };
 
 /** Runs the CLI and returns the exit code; errors meant for the user are printed without a stack trace. */
 export async function main(argv: string[]): Promise<number> {
@@ -26,15 +30,13 @@ export async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${HELP}\n`);
         return 2;
       case "help":
-        if (rest[0] !== undefined && rest[0] !== "loss" && rest[0] !== "models") {
-          const meant = closest(rest[0], ["loss", "models"]);
+        if (rest[0] !== undefined && COMMAND_HELP[rest[0]] === undefined) {
+          const meant = closest(rest[0], Object.keys(COMMAND_HELP));
           throw new UsageError(
-            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are loss and models, and stylizing itself ('stylegram help')`,
+            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are loss, models and serve, and stylizing itself ('stylegram help')`,
           );
         }
-        out(
-          `${rest[0] === "loss" ? LOSS_HELP : rest[0] === "models" ? MODELS_HELP : `${HELP}\n\n${STYLIZE_HELP}`}\n`,
-        );
+        out(`${rest[0] === undefined ? `${HELP}\n\n${STYLIZE_HELP}` : COMMAND_HELP[rest[0]]}\n`);
         return 0;
       case "--help":
       case "-h":
@@ -48,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
         return await lossCommand(rest, out);
       case "models":
         return await modelsCommand(rest, out);
+      case "serve":
+        return await serveCommand(rest, out);
       default:
         // Anything else is the main job: stylegram CONTENT STYLE... -o OUT.
         return await stylizeCommand(argv, out);
@@ -57,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ["loss", "models", "help"];
+const COMMANDS = ["loss", "models", "serve", "help"];
 
 /** parseArgs' message about an unknown flag, said for this CLI: the flag, a likely meaning, the file-name case. */
 function parseProblem(e: Error, argv: readonly string[]): string {
@@ -65,7 +69,13 @@ function parseProblem(e: Error, argv: readonly string[]): string {
   if (flag === undefined) return e.message;
   const command = COMMANDS.includes(argv[0] ?? "") ? argv[0] : undefined;
   const known =
-    command === "loss" ? LOSS_FLAG_NAMES : command === "models" ? MODELS_FLAG_NAMES : STYLIZE_FLAG_NAMES;
+    command === "loss"
+      ? LOSS_FLAG_NAMES
+      : command === "models"
+        ? MODELS_FLAG_NAMES
+        : command === "serve"
+          ? SERVE_FLAG_NAMES
+          : STYLIZE_FLAG_NAMES;
   const meant = flag.startsWith("--") ? closest(flag.slice(2), known) : undefined;
   const typo = command === undefined ? closest(argv[0] ?? "", COMMANDS) : undefined;
   return [

@@ -73,18 +73,15 @@ async function initialImage(
 }
 
 /**
- * Repaints the content image in the style of the style image(s): builds the
- * objective once for the output size, then minimises it over the pixels.
+ * The checks stylize() makes before any work, without the work: every option,
+ * the scales, each image's size against the network (from its header) and the
+ * memory the run needs. Throws the error stylize() would; a server calls it to
+ * refuse a request at once rather than fail a job later.
  */
-export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
+export async function checkStylize(options: StylizeOptions) {
   validateStylizeOptions(options);
   const plan = planScales(options);
   const styleScale = positiveNumber("styleScale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
-  const seed = options.seed ?? STYLIZE_DEFAULTS.seed;
-  const snapshotEvery =
-    options.snapshotEvery === undefined
-      ? undefined
-      : positiveInteger("snapshotEvery", options.snapshotEvery, 1);
   const optimizer = options.optimizer ?? STYLIZE_DEFAULTS.optimizer;
   // Sizes and memory are checked from the images' headers, before the weights are read.
   const checked = await preflight({
@@ -101,6 +98,20 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     // A GPU run is always float32; whether the device is a GPU is known only later, so count int8 here.
     int8: (options.precision ?? STYLIZE_DEFAULTS.precision) !== "fp32" && options.device !== "webgpu",
   });
+  return { plan, styleScale, optimizer, checked };
+}
+
+/**
+ * Repaints the content image in the style of the style image(s): builds the
+ * objective once for the output size, then minimises it over the pixels.
+ */
+export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
+  const { plan, styleScale, optimizer, checked } = await checkStylize(options);
+  const seed = options.seed ?? STYLIZE_DEFAULTS.seed;
+  const snapshotEvery =
+    options.snapshotEvery === undefined
+      ? undefined
+      : positiveInteger("snapshotEvery", options.snapshotEvery, 1);
   const stopped = () => options.signal?.aborted === true;
   if (stopped()) throw new StoppedBeforeStartError();
   const choice = await chooseDevice(options.device ?? "auto", probeWebGpu);

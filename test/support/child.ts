@@ -11,6 +11,8 @@ export interface RunningCli {
   waitFor(pattern: RegExp): Promise<void>;
   /** Resolves with the exit code (or 128 + signal number) and everything printed. */
   done: Promise<{ code: number; stdout: string; stderr: string }>;
+  /** What it has printed so far. */
+  printed(): { stdout: string; stderr: string };
 }
 
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
@@ -46,6 +48,7 @@ export function startCli(args: string[], env: Record<string, string | undefined>
   return {
     child,
     done,
+    printed: () => ({ stdout, stderr }),
     waitFor: (pattern) =>
       new Promise<void>((resolve, reject) => {
         if (pattern.test(stderr)) return resolve();

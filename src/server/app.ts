@@ -1,0 +1,217 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import multipart from "@fastify/multipart";
+import rateLimit from "@fastify/rate-limit";
+import fastifyStatic from "@fastify/static";
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import type { VggWeights } from "../network/weights.js";
+import { defaultThreads } from "../runtime/session.js";
+import { EventStreams } from "./events.js";
+import { requestGuard } from "./guard.js";
+import { HttpError } from "./http-error.js";
+import { type Job, JobQueue } from "./jobs.js";
+import { registerRoutes } from "./routes.js";
+import { removeUploads, runJob } from "./run-job.js";
+import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./uploads.js";
+import { WEB_DIR } from "./web-dir.js";
+
+export interface ServerOptions {
+  weights: VggWeights;
+  /** The weights path to show in each job's equivalent command, when it was given explicitly. */
+  weightsPath?: string;
+  /** Jobs that compute at once (default 1). */
+  concurrency?: number;
+  /** Jobs that may wait for a slot (default 16); one more gets 429. */
+  maxWaiting?: number;
+  /** How long a finished job's result stays downloadable (default 1 hour). */
+  expiryMs?: number;
+  /** Jobs one client (address) may submit per window (default 30 a minute). */
+  rateLimit?: { max: number; windowMs: number };
+  uploads?: Partial<UploadLimits>;
+  /** Least time between two preview frames of a job (default 400 ms). */
+  frameMs?: number;
+  /** Compute threads of all jobs together (default: the cores). */
+  threads?: number;
+  /**
+   * The server listens on loopback only: requests must then name a loopback host,
+   * so that a web site cannot reach it through DNS rebinding. Default true.
+   */
+  loopbackOnly?: boolean;
+  /** Where the private folder is made (default: the system's temporary folder). */
+  tmpRoot?: string;
+  logger?: boolean;
+}
+
+export interface StylegramServer {
+  app: FastifyInstance;
+  /** The private folder (mode 0700) of uploads and results; removed when the server closes. */
+  dir: string;
+  queue: JobQueue;
+  jobs: Map<string, Job>;
+}
+
+/** Friendlier words for the multipart parser's refusals, which name no field. */
+function multipartProblem(e: FastifyError, uploads: UploadLimits): HttpError | undefined {
+  const mb = `${Math.round(uploads.fileBytes / 2 ** 20)} MB`;
+  switch (e.code) {
+    case "FST_REQ_FILE_TOO_LARGE": {
+      const field = (e as { part?: { fieldname?: string } }).part?.fieldname;
+      return new HttpError(
+        413,
+        `${field ?? "a file"} is over the ${mb} limit of one file: send a smaller image`,
+        field,
+      );
+    }
+    case "FST_FILES_LIMIT":
+      return new HttpError(
+        413,
+        `too many files: one content file and at most ${uploads.styles} style files`,
+        "style",
+      );
+    case "FST_PARTS_LIMIT":
+    case "FST_FIELDS_LIMIT":
+      return new HttpError(413, "too many fields: send content, style (one or more) and options only");
+    case "FST_INVALID_MULTIPART_CONTENT_TYPE":
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new HttpError(
+        415,
+        "POST /api/jobs takes multipart/form-data: a file field content, one or more file fields style, and an optional field options (JSON)",
+      );
+    case "FST_MP_PREMATURE_CLOSE":
+      return new HttpError(400, "the upload was cut off before it ended: send it again");
+    case "FST_PROTO_VIOLATION":
+      return new HttpError(400, "a field name is not allowed: the fields are content, style and options");
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The web app's server: the page, the job API over the library's stylize(),
+ * a queue with `concurrency` slots, and a private folder for uploads and
+ * results that is removed when the server closes (or the process exits).
+ */
+export async function buildServer(options: ServerOptions): Promise<StylegramServer> {
+  const concurrency = options.concurrency ?? 1;
+  const uploads = { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads };
+  const expiryMs = options.expiryMs ?? 60 * 60_000;
+  const threads = Math.max(1, Math.floor((options.threads ?? defaultThreads()) / concurrency));
+  const frameMs = options.frameMs ?? 400;
+
+  const dir = fs.mkdtempSync(path.join(options.tmpRoot ?? os.tmpdir(), "stylegram-serve-"));
+  fs.chmodSync(dir, 0o700);
+  // A last resort for an exit that skips close (a second Ctrl-C): nothing uploaded outlives the process.
+  const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
+  process.once("exit", removeDir);
+
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Uploads are streamed by the multipart parser with their own limits; other bodies are tiny.
+    bodyLimit: 64 * 1024,
+  });
+  const jobs = new Map<string, Job>();
+  const streams = new EventStreams();
+  const queue = new JobQueue({
+    concurrency,
+    maxWaiting: options.maxWaiting ?? 16,
+    run: (job) =>
+      runJob(job, {
+        weights: options.weights,
+        threads,
+        frameMs,
+        logError: (e, j) => app.log.error({ err: e, job: j.id }, "job failed unexpectedly"),
+      }),
+    discard: removeUploads,
+  });
+
+  app.setErrorHandler((error: FastifyError | HttpError, _request, reply) => {
+    const known = error instanceof HttpError ? error : multipartProblem(error as FastifyError, uploads);
+    if (known) {
+      if (known.retryAfter !== undefined) reply.header("retry-after", String(known.retryAfter));
+      return reply
+        .code(known.statusCode)
+        .send({ error: known.message, ...(known.field ? { field: known.field } : {}) });
+    }
+    const status = (error as FastifyError).statusCode ?? 500;
+    if (status >= 400 && status < 500) return reply.code(status).send({ error: error.message });
+    app.log.error(error);
+    return reply
+      .code(500)
+      .send({ error: `internal error: ${error.message} (a bug: the server's log has the details)` });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `nothing at ${request.method} ${request.url.slice(0, 100)}` }),
+  );
+
+  app.addHook("onRequest", requestGuard(options.loopbackOnly ?? true));
+  app.addHook("onSend", async (_request, reply, payload) => {
+    reply.header("x-content-type-options", "nosniff");
+    reply.header("referrer-policy", "no-referrer");
+    if (String(reply.getHeader("content-type") ?? "").startsWith("text/html")) {
+      reply.header(
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+      );
+    }
+    return payload;
+  });
+
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_request, context) =>
+      new HttpError(
+        context.statusCode,
+        `too many jobs from your address: at most ${context.max} in ${Math.round((options.rateLimit?.windowMs ?? 60_000) / 1000)} s. Try again in ${context.after}`,
+      ),
+  });
+  await app.register(multipart, { limits: { fileSize: uploads.fileBytes } });
+  if (fs.existsSync(path.join(WEB_DIR, "index.html"))) {
+    await app.register(fastifyStatic, { root: WEB_DIR, wildcard: false });
+  } else {
+    app.get("/", async (_request, reply) =>
+      reply
+        .code(503)
+        .type("text/plain")
+        .send(`The page is not built (no ${WEB_DIR}index.html): run npm run build in the clone.`),
+    );
+  }
+
+  registerRoutes(app, {
+    dir,
+    jobs,
+    queue,
+    streams,
+    weights: options.weights,
+    weightsPath: options.weightsPath,
+    uploads,
+    expiryMs,
+    rateLimit: options.rateLimit ?? { max: 30, windowMs: 60_000 },
+  });
+
+  // Finished jobs are forgotten, and their results removed, once they expire.
+  const sweeper = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [id, job] of jobs) {
+        if (job.finishedAt !== undefined && now - job.finishedAt >= expiryMs) {
+          jobs.delete(id);
+          fs.rmSync(job.dir, { recursive: true, force: true });
+        }
+      }
+    },
+    Math.min(expiryMs, 60_000),
+  );
+  sweeper.unref();
+
+  app.addHook("preClose", async () => {
+    streams.closeAll();
+  });
+  app.addHook("onClose", async () => {
+    clearInterval(sweeper);
+    await queue.stop();
+    removeDir();
+    process.off("exit", removeDir);
+  });
+  return { app, dir, queue, jobs };
+}

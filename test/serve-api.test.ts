@@ -1,0 +1,549 @@
+/**
+ * The web app's HTTP API through Fastify's inject (no port): jobs that run to
+ * the end, every kind of bad input refused with a clear 4xx naming the field,
+ * the queue with concurrent jobs, cancel, limits, expiry and clean-up.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import sharp from "sharp";
+import { commandArguments, equivalentCommand, flagFor, shellWord } from "../src/cli/command-line.js";
+import { STYLIZE_FLAG_NAMES } from "../src/cli/commands/stylize.js";
+import { loadManifestWeights } from "../src/network/formats/manifest.js";
+import type { VggWeights } from "../src/network/weights.js";
+import { buildServer, type ServerOptions, type StylegramServer } from "../src/server/app.js";
+import { JOB_OPTIONS } from "../src/server/options.js";
+import { bombPng, type JobJson, jobForm, tinyImages, waitForJob } from "./support/serve.js";
+import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const shared = needsShared();
+
+/** A job that runs long enough to be seen running, queued and cancelled (it never finishes in a test). */
+const LONG = { size: 48, iterations: 5000 };
+
+describe("the equivalent command", () => {
+  test("every option of the API has a flag of the stylize command", () => {
+    for (const key of Object.keys(JOB_OPTIONS.properties)) {
+      assert.ok(STYLIZE_FLAG_NAMES.includes(flagFor(key).slice(2)), `${key} -> ${flagFor(key)} is no flag`);
+    }
+  });
+
+  test("file names are quoted for the shell, and one starting with '-' cannot read as a flag", () => {
+    assert.equal(shellWord("plain-name_1.jpg"), "plain-name_1.jpg");
+    assert.equal(shellWord("my photo's.jpg"), `'my photo'\\''s.jpg'`);
+    assert.equal(shellWord("$(rm -rf ~)"), "'$(rm -rf ~)'");
+    assert.deepEqual(
+      commandArguments({
+        content: "-n.jpg",
+        styles: ["a.png", "b.png"],
+        output: "out.png",
+        options: { contentLayers: [], styleBlend: [0.7, 0.3], originalColors: false, historySize: 10 },
+      }),
+      [
+        "./-n.jpg",
+        "a.png",
+        "b.png",
+        "-o",
+        "out.png",
+        "--content-layers",
+        "none",
+        "--style-blend",
+        "0.7,0.3",
+        "--history",
+        "10",
+      ],
+    );
+  });
+});
+
+describe("stylegram serve's API", shared, () => {
+  let weights: VggWeights;
+  let photo: Buffer;
+  let painting: Buffer;
+  const servers: StylegramServer[] = [];
+  const serve = async (o: Partial<ServerOptions> = {}) => {
+    const s = await buildServer({ weights, ...o });
+    servers.push(s);
+    return s;
+  };
+  const post = (
+    s: StylegramServer,
+    form: FormData,
+    headers: Record<string, string> = {},
+    remoteAddress?: string,
+  ) =>
+    s.app.inject({
+      method: "POST",
+      url: "/api/jobs",
+      payload: form,
+      headers,
+      ...(remoteAddress ? { remoteAddress } : {}),
+    });
+
+  before(async () => {
+    weights = loadManifestWeights(WEIGHTS_DIR);
+    ({ photo, painting } = await tinyImages());
+  });
+  after(async () => {
+    for (const s of servers) await s.app.close();
+  });
+
+  test("a job runs to the end: state, loss history, preview, events, result in three formats", async () => {
+    const s = await serve({ frameMs: 0 });
+    const r = await post(
+      s,
+      jobForm({ content: [photo, "tübingen.png"], styles: [painting], options: { size: 48, iterations: 8 } }),
+    );
+    assert.equal(r.statusCode, 202, r.body);
+    const { id } = r.json() as { id: string };
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.equal(r.headers.location, `/api/jobs/${id}`);
+    const job = await waitForJob(s, id);
+    assert.equal(job.state, "done", JSON.stringify(job));
+    assert.equal(job.iteration, 8);
+    assert.equal(job.iterations, 8);
+    assert.equal(job.position, null);
+    assert.equal(job.error, null);
+    assert.equal(job.losses.length, 8);
+    assert.ok(Number.isFinite(job.loss) && (job.loss as number) < (job.losses[0]?.[1] as number));
+    assert.deepEqual([job.result?.width, job.result?.height], [48, 36]);
+
+    const preview = await s.app.inject({ url: job.preview as string });
+    assert.equal(preview.headers["content-type"], "image/jpeg");
+    assert.equal((await sharp(preview.rawPayload).metadata()).width, 48);
+
+    // A finished job's event stream is its snapshot, then it ends.
+    const events = await s.app.inject({ url: `/api/jobs/${id}/events` });
+    assert.match(String(events.headers["content-type"]), /^text\/event-stream/);
+    const snapshot = JSON.parse(/event: snapshot\ndata: (.*)\n/.exec(events.body)?.[1] ?? "{}") as JobJson;
+    assert.equal(snapshot.state, "done");
+    assert.equal(snapshot.losses.length, 8);
+
+    for (const [format, type] of [
+      ["png", "image/png"],
+      ["jpeg", "image/jpeg"],
+      ["webp", "image/webp"],
+    ] as const) {
+      const res = await s.app.inject({ url: `/api/jobs/${id}/result?format=${format}` });
+      assert.equal(res.statusCode, 200);
+      assert.equal(res.headers["content-type"], type);
+      assert.match(
+        String(res.headers["content-disposition"]),
+        /^attachment; filename="t_bingen-stylegram\.(png|jpg|webp)"$/,
+      );
+      const meta = await sharp(res.rawPayload).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], [format, 48, 36]);
+    }
+    const bad = await s.app.inject({ url: `/api/jobs/${id}/result?format=gif` });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().field, "format");
+
+    // The uploads are gone once the job has ended; the result stays until it expires.
+    assert.deepEqual(fs.readdirSync(path.join(s.dir, id)), ["result.png"]);
+    assert.equal(fs.statSync(s.dir).mode & 0o777, 0o700);
+  });
+
+  test("the equivalent command, run by the CLI, makes the same picture", async () => {
+    const s = await serve({ weightsPath: WEIGHTS_DIR });
+    const options = {
+      size: 48,
+      iterations: 4,
+      styleWeight: 2000,
+      originalColors: true,
+      styleLayers: ["relu1_1", "relu2_1", "relu3_1"],
+      pooling: "avg",
+      init: "noise",
+      seed: -3,
+      device: "cpu",
+    };
+    const r = await post(
+      s,
+      jobForm({ content: [photo, "my photo.png"], styles: [[painting, "-starry.jpg"]], options }),
+    );
+    assert.equal(r.statusCode, 202, r.body);
+    const job = await waitForJob(s, (r.json() as { id: string }).id);
+    assert.equal(job.state, "done", job.error ?? "");
+    assert.equal(
+      job.command,
+      equivalentCommand({
+        content: "my photo.png",
+        styles: ["-starry.jpg"],
+        output: "my photo-stylegram.png",
+        options,
+        weights: WEIGHTS_DIR,
+      }),
+    );
+
+    // The command as a person pastes it into a shell, in a folder holding files of those names.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-command-"));
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin);
+    fs.writeFileSync(
+      path.join(bin, "stylegram"),
+      `#!/bin/sh\nexec "${process.execPath}" --import "${import.meta.resolve("tsx")}" "${path.join(ROOT, "src", "cli", "run.ts")}" "$@"\n`,
+      { mode: 0o755 },
+    );
+    fs.writeFileSync(path.join(dir, "my photo.png"), photo);
+    fs.writeFileSync(path.join(dir, "-starry.jpg"), painting);
+    try {
+      const run = spawnSync("sh", ["-c", job.command], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, NODE_OPTIONS: "" },
+        timeout: 120_000,
+      });
+      assert.equal(run.status, 0, `${job.command}\n${run.stderr}`);
+      const cli = await sharp(path.join(dir, "my photo-stylegram.png")).raw().toBuffer();
+      const web = await sharp((await s.app.inject({ url: job.result?.png as string })).rawPayload)
+        .raw()
+        .toBuffer();
+      assert.deepEqual(cli, web, "the CLI's picture differs from the server's");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("bad input gets a clear 4xx naming the problem, nothing is kept, and the server goes on", async () => {
+    const s = await serve();
+    const good = { content: photo, styles: [painting], options: { size: 48, iterations: 2 } };
+    const svg = Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+    );
+    const cases: [string, FormData | string, number, string | undefined, RegExp][] = [
+      ["no content", jobForm({ ...good, content: undefined }), 400, "content", /content is missing/],
+      ["no style", jobForm({ ...good, styles: [] }), 400, "style", /style is missing/],
+      ["two photos", jobForm({ ...good, extra: [["content", photo]] }), 400, "content", /one photo/],
+      [
+        "an unknown file field",
+        jobForm({ ...good, extra: [["mask", photo]] }),
+        400,
+        "mask",
+        /unknown file field "mask"/,
+      ],
+      [
+        "an unknown field",
+        jobForm({ ...good, extra: [["size", "512"]] }),
+        400,
+        "size",
+        /unknown field "size"/,
+      ],
+      [
+        "text as a photo",
+        jobForm({ ...good, content: [Buffer.from("just some words"), "photo.jpg"] }),
+        415,
+        "content",
+        /photo\.jpg is not an image stylegram reads/,
+      ],
+      [
+        "an SVG as a style",
+        jobForm({ ...good, styles: [[svg, "art.png"]] }),
+        415,
+        "style",
+        /art\.png is SVG; send JPEG, PNG/,
+      ],
+      [
+        "an empty file",
+        jobForm({ ...good, styles: [[Buffer.alloc(0), "empty.jpg"]] }),
+        400,
+        "style",
+        /empty\.jpg is empty/,
+      ],
+      [
+        "options that are not JSON",
+        jobForm({ ...good, options: "{size: 48" }),
+        400,
+        "options",
+        /not valid JSON/,
+      ],
+      [
+        "options that are a list",
+        jobForm({ ...good, options: "[1]" }),
+        400,
+        "options",
+        /must be a JSON object/,
+      ],
+      [
+        "a misspelt option",
+        jobForm({ ...good, options: { sise: 48 } }),
+        400,
+        "sise",
+        /no field "sise" \(did you mean "size"\?\)/,
+      ],
+      [
+        "a path where none is taken",
+        jobForm({ ...good, options: { weights: "/etc" } }),
+        400,
+        "weights",
+        /no field "weights"/,
+      ],
+      [
+        "a size of the wrong type",
+        jobForm({ ...good, options: { size: "big" } }),
+        400,
+        "size",
+        /options\.size must be a whole number from 1 to 4096, got the string "big"/,
+      ],
+      [
+        "zero iterations",
+        jobForm({ ...good, options: { iterations: 0 } }),
+        400,
+        "iterations",
+        /options\.iterations must be a whole number from 1 to 10000/,
+      ],
+      [
+        "an unknown device",
+        jobForm({ ...good, options: { device: "tpu" } }),
+        400,
+        "device",
+        /one of "cpu", "webgpu", "auto"/,
+      ],
+      [
+        "a size too small for the network",
+        jobForm({ ...good, options: { size: 8 } }),
+        400,
+        "size",
+        /too small for layer relu5_1.*--size \d+/,
+      ],
+      [
+        "an unknown layer",
+        jobForm({ ...good, options: { styleLayers: ["relu9_9"] } }),
+        400,
+        undefined,
+        /unknown layer "relu9_9"/,
+      ],
+      [
+        "nine style images",
+        jobForm({ ...good, styles: Array.from({ length: 9 }, () => painting) }),
+        413,
+        "style",
+        /too many files/,
+      ],
+      [
+        "JSON instead of multipart",
+        JSON.stringify(good.options),
+        415,
+        undefined,
+        /takes multipart\/form-data/,
+      ],
+    ];
+    for (const [what, body, status, field, message] of cases) {
+      const r =
+        typeof body === "string"
+          ? await s.app.inject({
+              method: "POST",
+              url: "/api/jobs",
+              payload: body,
+              headers: { "content-type": "application/json" },
+            })
+          : await post(s, body);
+      assert.equal(r.statusCode, status, `${what}: ${r.body}`);
+      const answer = r.json() as { error: string; field?: string };
+      assert.equal(answer.field, field, `${what}: ${r.body}`);
+      assert.match(answer.error, message, what);
+      assert.doesNotMatch(
+        answer.error,
+        /\n\s+at |stylegram-serve-/,
+        `${what}: no stack trace or server path`,
+      );
+    }
+    assert.deepEqual(fs.readdirSync(s.dir), [], "a refused request leaves nothing behind");
+
+    for (const [method, url] of [
+      ["GET", "/api/jobs/nope"],
+      ["GET", "/api/jobs/nope/events"],
+      ["GET", "/api/jobs/nope/result"],
+      ["DELETE", "/api/jobs/nope"],
+    ] as const) {
+      const r = await s.app.inject({ method, url });
+      assert.equal(r.statusCode, 404, `${method} ${url}`);
+      assert.match(
+        (r.json() as { error: string }).error,
+        /no job nope: its results expire 60 minutes after it ends/,
+      );
+    }
+    const ok = await post(s, jobForm(good));
+    assert.equal(ok.statusCode, 202, ok.body);
+    assert.equal((await waitForJob(s, (ok.json() as { id: string }).id)).state, "done");
+  });
+
+  test("a file over 25 MB and a 20000x20000 PNG of a few kB are refused without decoding", async () => {
+    const s = await serve();
+    const big = Buffer.concat([photo, Buffer.alloc(25 * 2 ** 20 + 1 - photo.length)]);
+    const r = await post(s, jobForm({ content: [big, "huge.png"], styles: [painting] }));
+    assert.equal(r.statusCode, 413, r.body);
+    assert.equal(r.json().field, "content");
+    assert.match(r.json().error, /huge\.png is over the 25 MB limit of one file/);
+
+    const bomb = bombPng(20_000, 20_000);
+    assert.ok(bomb.length < 10_000, `the bomb is ${bomb.length} bytes`);
+    const rss = process.memoryUsage.rss();
+    const started = performance.now();
+    const b = await post(s, jobForm({ content: photo, styles: [[bomb, "bomb.png"]] }));
+    assert.equal(b.statusCode, 413, b.body);
+    assert.equal(b.json().field, "style");
+    assert.match(b.json().error, /bomb\.png is 20000x20000 \(400 megapixels\), over the 60 megapixels/);
+    // Decoding it would take 1.2 GB and seconds.
+    assert.ok(performance.now() - started < 2000);
+    assert.ok(process.memoryUsage.rss() - rss < 200e6, "the bomb was not decoded");
+    assert.deepEqual(fs.readdirSync(s.dir), []);
+  });
+
+  test("a job that fails says why on its page, and the next job runs", async () => {
+    const s = await serve();
+    // The header is fine (so the request is taken), the pixels are not: it fails when decoded.
+    const truncated = photo.subarray(0, Math.floor(photo.length / 2));
+    const r = await post(
+      s,
+      jobForm({ content: [truncated, "cut.png"], styles: [painting], options: { size: 48, iterations: 2 } }),
+    );
+    assert.equal(r.statusCode, 202, r.body);
+    const failed = await waitForJob(s, (r.json() as { id: string }).id);
+    assert.equal(failed.state, "failed");
+    assert.match(failed.error as string, /cannot read image cut\.png: .*truncated or corrupt/);
+    assert.doesNotMatch(failed.error as string, /stylegram-serve-/);
+    const result = await s.app.inject({ url: `/api/jobs/${failed.id}/result` });
+    assert.equal(result.statusCode, 409);
+    assert.match(result.json().error, /failed: it has no result/);
+
+    const diverging = await post(
+      s,
+      jobForm({
+        content: photo,
+        styles: [painting],
+        options: { size: 48, iterations: 30, optimizer: "adam", learningRate: 1e6, styleWeight: 1e12 },
+      }),
+    );
+    assert.equal(diverging.statusCode, 202, diverging.body);
+    const diverged = await waitForJob(s, (diverging.json() as { id: string }).id);
+    assert.equal(
+      diverged.state,
+      "failed",
+      JSON.stringify({ ...diverged, losses: diverged.losses.slice(-3) }),
+    );
+    assert.match(diverged.error as string, /diverged/);
+
+    const next = await post(
+      s,
+      jobForm({ content: photo, styles: [painting], options: { size: 48, iterations: 2 } }),
+    );
+    assert.equal((await waitForJob(s, (next.json() as { id: string }).id)).state, "done");
+  });
+
+  test("two slots: two jobs run at once, the third waits with its place, cancel gives its slot at once", async () => {
+    const s = await serve({ concurrency: 2 });
+    const submit = async () => {
+      const r = await post(s, jobForm({ content: photo, styles: [painting], options: LONG }));
+      assert.equal(r.statusCode, 202, r.body);
+      return (r.json() as { id: string; position: number | null }).id;
+    };
+    const [a, b, c] = [await submit(), await submit(), await submit()];
+    const isRunning = (j: JobJson) => j.state === "running" && j.iteration > 0;
+    await waitForJob(s, a, isRunning);
+    await waitForJob(s, b, isRunning);
+    const third = await waitForJob(s, c as string, () => true);
+    assert.deepEqual([third.state, third.position], ["queued", 1]);
+
+    const cancel = await s.app.inject({ method: "DELETE", url: `/api/jobs/${a}` });
+    assert.deepEqual(cancel.json(), { id: a, state: "cancelled" });
+    // The slot is given at once, not when the aborted run has wound down.
+    const now = await waitForJob(s, c as string, () => true);
+    assert.deepEqual([now.state, now.position], ["running", null]);
+    const cancelled = await waitForJob(s, a, () => true);
+    assert.equal(cancelled.state, "cancelled");
+    assert.equal((await s.app.inject({ url: `/api/jobs/${a}/result` })).statusCode, 409);
+    // A job cancelled while it waits leaves no upload behind.
+    const d = await submit();
+    assert.equal((await waitForJob(s, d, () => true)).position, 1);
+    assert.deepEqual(fs.readdirSync(path.join(s.dir, d)).sort(), ["content", "style-1"]);
+    await s.app.inject({ method: "DELETE", url: `/api/jobs/${d}` });
+    assert.deepEqual(fs.readdirSync(path.join(s.dir, d)), []);
+    for (const id of [b, c]) await s.app.inject({ method: "DELETE", url: `/api/jobs/${id}` });
+    assert.equal((await waitForJob(s, b as string)).state, "cancelled");
+  });
+
+  test("a full line and a client over its rate get 429 with Retry-After; other clients go on", async () => {
+    const s = await serve({ maxWaiting: 1, rateLimit: { max: 3, windowMs: 60_000 } });
+    const form = () => jobForm({ content: photo, styles: [painting], options: LONG });
+    const first = await post(s, form(), {}, "10.0.0.1");
+    const second = await post(s, form(), {}, "10.0.0.1");
+    assert.deepEqual([first.statusCode, second.statusCode], [202, 202]);
+    const full = await post(s, form(), {}, "10.0.0.2");
+    assert.equal(full.statusCode, 429, full.body);
+    assert.match(String(full.headers["retry-after"]), /^\d+$/);
+    assert.match(full.json().error, /the server is busy: 1 running and 1 waiting/);
+
+    const third = await post(s, form(), {}, "10.0.0.1");
+    assert.equal(third.statusCode, 429, "the line is still full");
+    const limited = await post(s, form(), {}, "10.0.0.1");
+    assert.equal(limited.statusCode, 429, limited.body);
+    assert.match(limited.json().error, /too many jobs from your address: at most 3 in 60 s/);
+    assert.match(String(limited.headers["retry-after"]), /^\d+$/);
+
+    // Another address is not limited by the first one's rate.
+    await s.app.inject({ method: "DELETE", url: `/api/jobs/${(first.json() as { id: string }).id}` });
+    const other = await post(s, form(), {}, "10.0.0.3");
+    assert.equal(other.statusCode, 202, other.body);
+    for (const j of s.jobs.values()) s.queue.cancel(j);
+  });
+
+  test("requests from other sites are refused; a loopback server answers loopback names only", async () => {
+    const s = await serve();
+    const rebound = await s.app.inject({ url: "/api/options", headers: { host: "evil.example:8080" } });
+    assert.equal(rebound.statusCode, 403);
+    assert.match(rebound.json().error, /answers requests for localhost only/);
+    const crossSite = await post(s, jobForm({ content: photo, styles: [painting] }), {
+      origin: "https://evil.example",
+    });
+    assert.equal(crossSite.statusCode, 403);
+    assert.match(crossSite.json().error, /refused a POST from another site/);
+    const ownPage = await post(
+      s,
+      jobForm({ content: photo, styles: [painting], options: { size: 48, iterations: 1 } }),
+      {
+        origin: "http://localhost:80",
+      },
+    );
+    assert.equal(ownPage.statusCode, 202, ownPage.body);
+    await waitForJob(s, (ownPage.json() as { id: string }).id);
+    const open = await serve({ loopbackOnly: false });
+    assert.equal(
+      (await open.app.inject({ url: "/api/options", headers: { host: "192.168.1.5:8080" } })).statusCode,
+      200,
+    );
+  });
+
+  test("the page and its schema are served; results expire; closing removes every file", async () => {
+    const s = await serve({ expiryMs: 300 });
+    const page = await s.app.inject({ url: "/" });
+    assert.equal(page.statusCode, 200, "npm run build makes the page");
+    assert.match(String(page.headers["content-security-policy"]), /default-src 'self'/);
+    assert.match(page.body, /<script type="module" src="app.js">/);
+    for (const asset of ["/app.js", "/app.css"])
+      assert.equal((await s.app.inject({ url: asset })).statusCode, 200, asset);
+    const schema = (await s.app.inject({ url: "/api/options" })).json() as {
+      schema: { properties: Record<string, { default?: unknown }> };
+    };
+    assert.equal(schema.schema.properties.size?.default, 512);
+    assert.equal(schema.schema.properties.styleWeight?.default, 500);
+
+    const r = await post(
+      s,
+      jobForm({ content: photo, styles: [painting], options: { size: 48, iterations: 1 } }),
+    );
+    const id = (r.json() as { id: string }).id;
+    assert.equal((await waitForJob(s, id)).state, "done");
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    assert.equal((await s.app.inject({ url: `/api/jobs/${id}` })).statusCode, 404, "expired");
+    assert.deepEqual(fs.readdirSync(s.dir), []);
+
+    const running = await post(s, jobForm({ content: photo, styles: [painting], options: LONG }));
+    await waitForJob(s, (running.json() as { id: string }).id, (j) => j.iteration > 0);
+    await s.app.close();
+    assert.equal(fs.existsSync(s.dir), false, "the private folder is removed at close");
+  });
+});

@@ -1,0 +1,103 @@
+import path from "node:path";
+import zlib from "node:zlib";
+import sharp from "sharp";
+import type { StylegramServer } from "../../src/server/app.js";
+import { IMAGES_DIR } from "./shared.js";
+
+/** The shared photo and painting, shrunk to `edge` pixels: real pictures, tiny work. */
+export async function tinyImages(edge = 64): Promise<{ photo: Buffer; painting: Buffer }> {
+  return {
+    photo: await sharp(path.join(IMAGES_DIR, "tubingen.jpg"))
+      .resize(edge, edge, { fit: "inside" })
+      .png()
+      .toBuffer(),
+    painting: await sharp(path.join(IMAGES_DIR, "starry_night.jpg"))
+      .resize(edge, edge, { fit: "inside" })
+      .jpeg()
+      .toBuffer(),
+  };
+}
+
+export interface FormParts {
+  content?: Buffer | [Buffer, string];
+  styles?: (Buffer | [Buffer, string])[];
+  options?: unknown;
+  /** Extra fields, as [name, value or file]. */
+  extra?: [string, string | Buffer][];
+}
+
+/** A job request as the page sends it: multipart with content, style(s) and options (JSON). */
+export function jobForm(parts: FormParts): FormData {
+  const form = new FormData();
+  const file = (f: Buffer | [Buffer, string], fallback: string): [Blob, string] =>
+    Array.isArray(f) ? [new Blob([new Uint8Array(f[0])]), f[1]] : [new Blob([new Uint8Array(f)]), fallback];
+  if (parts.content) form.append("content", ...file(parts.content, "photo.png"));
+  parts.styles?.forEach((s, i) => {
+    form.append("style", ...file(s, `style-${i + 1}.jpg`));
+  });
+  if (parts.options !== undefined)
+    form.append("options", typeof parts.options === "string" ? parts.options : JSON.stringify(parts.options));
+  for (const [name, value] of parts.extra ?? []) {
+    if (typeof value === "string") form.append(name, value);
+    else form.append(name, new Blob([new Uint8Array(value)]), `${name}.bin`);
+  }
+  return form;
+}
+
+export interface JobJson {
+  id: string;
+  state: string;
+  position: number | null;
+  iteration: number;
+  iterations: number;
+  loss: number | null;
+  error: string | null;
+  losses: [number, number][];
+  preview: string | null;
+  command: string;
+  options: Record<string, unknown>;
+  result: { width: number; height: number; png: string; jpeg: string; webp: string } | null;
+}
+
+/** Polls GET /api/jobs/:id until `until` holds (default: the job has ended). */
+export async function waitForJob(
+  server: StylegramServer,
+  id: string,
+  until: (j: JobJson) => boolean = (j) => ["done", "failed", "cancelled"].includes(j.state),
+  timeoutMs = 60_000,
+): Promise<JobJson> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await server.app.inject({ url: `/api/jobs/${id}` });
+    const job = r.json() as JobJson;
+    if (until(job)) return job;
+    if (Date.now() > end) throw new Error(`job ${id} still ${job.state} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A PNG that claims `width` x `height` in its header but holds only a few bytes
+ * of pixel data: a decompression bomb's shape, which must be refused unread.
+ */
+export function bombPng(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(zlib.crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.writeUInt8(8, 8); // bit depth
+  ihdr.writeUInt8(2, 9); // RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    chunk("IDAT", zlib.deflateSync(Buffer.alloc(4096))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}

@@ -1,0 +1,591 @@
+/**
+ * The web app's page: a form that posts a job to /api/jobs, and a view of one
+ * job that follows its server-sent events (preview frames, the loss plot,
+ * progress) and reattaches after a reload through #job=ID in the address.
+ * Plain DOM code and uPlot; esbuild bundles it (npm run build).
+ */
+import uPlot from "uplot";
+
+// ---- The form ---------------------------------------------------------------
+
+type Value = string | number | boolean;
+
+/** A setting of the form, by the library's option name; values and defaults come from the server's schema. */
+type Field = { key: string; label: string; hint?: string } & (
+  | { kind: "select"; values?: Value[]; format?: (v: Value) => string }
+  | { kind: "range"; min: number; max: number; step: number }
+  | { kind: "log-range"; min: number; max: number }
+  | { kind: "check" }
+);
+
+/**
+ * The settings the form shows. One line adds one: a select whose values the
+ * server's schema lists (an enum) needs only its key and label.
+ */
+const FIELDS: Field[] = [
+  {
+    key: "size",
+    label: "Size",
+    kind: "select",
+    values: [128, 256, 384, 512, 768, 1024],
+    format: (v) => `${v} px`,
+  },
+  {
+    key: "styleWeight",
+    label: "Style strength",
+    kind: "log-range",
+    min: 10,
+    max: 10_000,
+    hint: "style weight",
+  },
+  { key: "iterations", label: "Iterations", kind: "range", min: 20, max: 1000, step: 10 },
+  { key: "originalColors", label: "Keep the photo's colours", kind: "check" },
+  { key: "device", label: "Device", kind: "select" },
+  { key: "precision", label: "Precision (CPU)", kind: "select" },
+];
+
+interface Schema {
+  properties: Record<string, { default?: Value; anyOf?: { const?: Value }[] }>;
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** Slider position 0..1000 <-> a value on a logarithmic scale from min to max. */
+const toLog = (f: { min: number; max: number }, pos: number) =>
+  Number((f.min * (f.max / f.min) ** (pos / 1000)).toPrecision(2)); // 2 digits: 500, not 499.4
+const fromLog = (f: { min: number; max: number }, v: number) =>
+  Math.round((1000 * Math.log(v / f.min)) / Math.log(f.max / f.min));
+
+/** Reads a field's current value from its control. */
+const readers = new Map<string, () => Value>();
+
+function renderFields(schema: Schema): void {
+  const box = $("fields");
+  for (const f of FIELDS) {
+    const prop = schema.properties[f.key];
+    if (!prop) continue; // an option this server does not know (yet)
+    const fallback = prop.default;
+    const row = document.createElement("div");
+    row.className = `field field-${f.kind}`;
+    row.dataset.field = f.key;
+    const id = `field-${f.key}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = f.label;
+    const output = document.createElement("output");
+    output.htmlFor = id;
+    if (f.kind === "check") {
+      const input = document.createElement("input");
+      input.type = "checkbox";
+      input.id = id;
+      input.checked = fallback === true;
+      label.prepend(input);
+      row.append(label);
+      readers.set(f.key, () => input.checked);
+    } else if (f.kind === "select") {
+      const select = document.createElement("select");
+      select.id = id;
+      const values = f.values ?? (prop.anyOf ?? []).map((a) => a.const as Value);
+      for (const v of values) {
+        const option = document.createElement("option");
+        option.value = String(v);
+        option.textContent = f.format ? f.format(v) : String(v);
+        option.selected = v === fallback;
+        select.append(option);
+      }
+      row.append(label, select);
+      readers.set(f.key, () => {
+        const v = select.value;
+        return typeof values[0] === "number" ? Number(v) : v;
+      });
+    } else {
+      const input = document.createElement("input");
+      input.type = "range";
+      input.id = id;
+      const isLog = f.kind === "log-range";
+      input.min = isLog ? "0" : String(f.min);
+      input.max = isLog ? "1000" : String(f.max);
+      input.step = isLog ? "1" : String(f.step);
+      const start = typeof fallback === "number" ? fallback : f.min;
+      input.value = String(isLog ? fromLog(f, start) : start);
+      const read = () => (isLog ? toLog(f, Number(input.value)) : Number(input.value));
+      const show = () => {
+        output.textContent = f.hint ? `${f.hint} ${read()}` : String(read());
+      };
+      input.addEventListener("input", show);
+      show();
+      const head = document.createElement("div");
+      head.className = "field-head";
+      head.append(label, output);
+      row.append(head, input);
+      if (isLog) {
+        const scale = document.createElement("div");
+        scale.className = "scale";
+        scale.innerHTML = "<span>subtle</span><span>strong</span>";
+        row.append(scale);
+      }
+      readers.set(f.key, read);
+    }
+    box.append(row);
+  }
+}
+
+// ---- Images -----------------------------------------------------------------
+
+let photo: File | undefined;
+let styles: File[] = [];
+
+function thumb(file: File, onRemove?: () => void): HTMLElement {
+  const box = document.createElement("span");
+  box.className = "thumb";
+  const img = document.createElement("img");
+  img.src = URL.createObjectURL(file);
+  img.alt = file.name;
+  img.title = file.name;
+  box.append(img);
+  if (onRemove) {
+    const x = document.createElement("button");
+    x.type = "button";
+    x.className = "remove";
+    x.setAttribute("aria-label", `Remove ${file.name}`);
+    x.textContent = "×";
+    x.addEventListener("click", (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      onRemove();
+    });
+    box.append(x);
+  }
+  return box;
+}
+
+function showImages(): void {
+  const c = $("thumbs-content");
+  c.replaceChildren(...(photo ? [thumb(photo)] : []));
+  $("drop-content").classList.toggle("filled", photo !== undefined);
+  const s = $("thumbs-style");
+  s.replaceChildren(
+    ...styles.map((f, i) =>
+      thumb(f, () => {
+        styles = styles.filter((_, k) => k !== i);
+        showImages();
+      }),
+    ),
+  );
+  $("drop-style").classList.toggle("filled", styles.length > 0);
+}
+
+function wireDrop(zone: HTMLElement, input: HTMLInputElement, take: (files: File[]) => void): void {
+  const images = (list: FileList | null) => [...(list ?? [])].filter((f) => f.type.startsWith("image/"));
+  input.addEventListener("change", () => {
+    take(images(input.files));
+    input.value = "";
+  });
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    take(images(e.dataTransfer?.files ?? null));
+  });
+}
+
+// ---- Starting a job ---------------------------------------------------------
+
+function formError(message: string | undefined, field?: string): void {
+  const p = $("form-error");
+  p.hidden = message === undefined;
+  p.textContent = message ?? "";
+  for (const el of document.querySelectorAll(".invalid")) el.classList.remove("invalid");
+  if (field) {
+    const target =
+      field === "content"
+        ? $("drop-content")
+        : field === "style"
+          ? $("drop-style")
+          : document.querySelector(`[data-field="${field}"]`);
+    target?.classList.add("invalid");
+  }
+}
+
+async function start(e: SubmitEvent): Promise<void> {
+  e.preventDefault();
+  if (!photo) return formError("Choose a photo first.", "content");
+  if (styles.length === 0) return formError("Choose at least one style image.", "style");
+  formError(undefined);
+  const options = Object.fromEntries([...readers].map(([k, read]) => [k, read()]));
+  const body = new FormData();
+  body.append("content", photo, photo.name);
+  for (const s of styles) body.append("style", s, s.name);
+  body.append("options", JSON.stringify(options));
+  const button = $<HTMLButtonElement>("start");
+  button.disabled = true;
+  button.textContent = "Uploading…";
+  try {
+    const r = await fetch("/api/jobs", { method: "POST", body });
+    const answer = (await r.json()) as { id?: string; error?: string; field?: string };
+    if (!r.ok || !answer.id) {
+      const wait = r.headers.get("retry-after");
+      return formError(
+        `${answer.error ?? `The server answered ${r.status}.`}${r.status === 429 && wait ? ` (retry in ${wait} s)` : ""}`,
+        answer.field,
+      );
+    }
+    placeholder = URL.createObjectURL(photo);
+    location.hash = `job=${answer.id}`;
+    if (window.matchMedia("(max-width: 900px)").matches) $("job").scrollIntoView({ behavior: "smooth" });
+  } catch (err) {
+    formError(`Could not reach the server: ${(err as Error).message}`);
+  } finally {
+    button.disabled = false;
+    button.textContent = "Start";
+  }
+}
+
+// ---- Following a job --------------------------------------------------------
+
+interface JobView {
+  id: string;
+  state: "queued" | "running" | "done" | "failed" | "cancelled";
+  position: number | null;
+  iteration: number;
+  iterations: number;
+  loss: number | null;
+  error: string | null;
+  elapsed: number;
+  eta: number | null;
+  stage: string | null;
+  preview: string | null;
+  losses: [number, number][];
+  content: string;
+  styles: string[];
+  options: Record<string, Value | Value[]>;
+  command: string;
+  result: { width: number; height: number; png: string; jpeg: string; webp: string } | null;
+  expiresAt: string | null;
+}
+
+/** The photo's own picture, shown until the first frame arrives (only in the tab that uploaded it). */
+let placeholder: string | undefined;
+let source: EventSource | undefined;
+let plot: uPlot | undefined;
+let points: [number[], number[]] = [[], []];
+let total = 0;
+let drawPending = false;
+
+function clock(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  const m = Math.floor(s / 60);
+  return m >= 60
+    ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`
+    : `${m}:${String(s % 60).padStart(2, "0")}`;
+}
+
+const lossText = (v: number | null | undefined) => (v === null || v === undefined ? "–" : v.toExponential(3));
+
+function status(state: JobView["state"] | "gone", text: string): void {
+  const badge = $("badge");
+  badge.className = `badge ${state}`;
+  badge.textContent = {
+    queued: "Waiting",
+    running: "Painting",
+    done: "Done",
+    failed: "Failed",
+    cancelled: "Cancelled",
+    gone: "Gone",
+  }[state];
+  $("status-text").textContent = text;
+  const finished = state !== "queued" && state !== "running";
+  $("cancel").hidden = finished;
+  $("job-view").dataset.state = state;
+}
+
+function progress(iteration: number, iterations: number): void {
+  total = iterations;
+  const pct = iterations > 0 ? (100 * iteration) / iterations : 0;
+  $("bar").style.width = `${pct}%`;
+  $("progress").setAttribute("aria-valuenow", String(Math.round(pct)));
+  $("stat-iteration").textContent = `${iteration} / ${iterations}`;
+}
+
+function makePlot(): uPlot {
+  const box = $("plot");
+  const accent = getComputedStyle(document.documentElement).getPropertyValue("--accent").trim() || "#4f46e5";
+  const u = new uPlot(
+    {
+      width: Math.max(200, box.clientWidth),
+      height: 170,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: false }, y: { distr: 3 } },
+      axes: [
+        { stroke: "#77746f", grid: { stroke: "#ece9e3" }, ticks: { show: false }, size: 30 },
+        {
+          stroke: "#77746f",
+          grid: { stroke: "#ece9e3" },
+          ticks: { show: false },
+          size: 58,
+          // Lines and labels at whole powers of ten only: a log axis's 2..9 lines crowd a small plot.
+          splits: (_u, _axis, min, max) => {
+            const decades: number[] = [];
+            for (let e = Math.ceil(Math.log10(min)); e <= Math.floor(Math.log10(max)); e++)
+              decades.push(10 ** e);
+            return decades;
+          },
+          values: (_u, vals) => vals.map((v) => (v === null ? "" : v.toExponential(0).replace("+", ""))),
+        },
+      ],
+      series: [
+        { label: "iteration" },
+        { label: "loss", stroke: accent, width: 2, fill: `${accent}1a`, points: { show: false } },
+      ],
+    },
+    points,
+    box,
+  );
+  new ResizeObserver(() => u.setSize({ width: Math.max(200, box.clientWidth), height: 170 })).observe(box);
+  return u;
+}
+
+/** Redraws the plot once per frame however many points arrived. */
+function drawSoon(): void {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => {
+    drawPending = false;
+    plot ??= makePlot();
+    plot.setData(points);
+    $("plot").dataset.points = String(points[0].length);
+  });
+}
+
+function showPreview(url: string | null): void {
+  const img = $<HTMLImageElement>("preview");
+  if (url !== null && img.getAttribute("src") !== url) img.src = url;
+  $("preview-box").classList.toggle("waiting", url === null || url === placeholder);
+}
+
+function showSettings(v: JobView): void {
+  const list = $("settings");
+  const entries: [string, string][] = [
+    ["Photo", v.content],
+    [v.styles.length > 1 ? "Styles" : "Style", v.styles.join(", ")],
+    ...Object.entries(v.options).map(([k, val]): [string, string] => [
+      FIELDS.find((f) => f.key === k)?.label ?? k,
+      Array.isArray(val) ? val.join(", ") : typeof val === "boolean" ? (val ? "yes" : "no") : String(val),
+    ]),
+  ];
+  list.replaceChildren(
+    ...entries.flatMap(([k, val]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = val;
+      return [dt, dd];
+    }),
+  );
+  // One unbreakable span per shell word, so that a narrow screen wraps between words, not inside a flag.
+  const words = v.command.match(/(?:'[^']*'|\\.|[^\s'])+/g) ?? [];
+  $("command").replaceChildren(
+    ...words.flatMap((w, i) => {
+      const span = document.createElement("span");
+      span.textContent = w;
+      return i === 0 ? [span] : [" ", span];
+    }),
+  );
+}
+
+function showEnd(v: Pick<JobView, "id" | "state" | "error" | "result">): void {
+  const err = $("error");
+  err.hidden = v.state !== "failed";
+  err.textContent = v.error ?? "";
+  const box = $("downloads");
+  box.hidden = v.result === null;
+  if (v.result) {
+    const result = v.result;
+    box.querySelectorAll("a").forEach((a) => {
+      a.remove();
+    });
+    for (const [f, label] of [
+      ["png", "PNG"],
+      ["jpeg", "JPEG"],
+      ["webp", "WebP"],
+    ] as const) {
+      const a = document.createElement("a");
+      a.className = "button";
+      a.id = `download-${f}`;
+      a.href = result[f];
+      a.download = "";
+      a.textContent = label;
+      box.append(a);
+    }
+    showPreview(result.png);
+  }
+}
+
+function queuedText(position: number | null): string {
+  if (position === null) return "Waiting for a free slot";
+  return position === 1
+    ? "Next in line"
+    : `In line: ${position - 1} job${position > 2 ? "s" : ""} ahead of yours`;
+}
+
+function render(v: JobView): void {
+  document.body.classList.add("has-job");
+  $("empty").hidden = true;
+  $("job-view").hidden = false;
+  $("job-view").dataset.job = v.id;
+  points = [v.losses.map((p) => p[0]), v.losses.map((p) => p[1])];
+  drawSoon();
+  progress(v.iteration, v.iterations);
+  $("stat-elapsed").textContent = clock(v.elapsed);
+  $("stat-eta").textContent = clock(v.eta);
+  $("stat-loss").textContent = lossText(v.loss);
+  showPreview(v.preview ?? placeholder ?? null);
+  showSettings(v);
+  showEnd(v);
+  const text = {
+    queued: queuedText(v.position),
+    running: v.iteration > 0 ? "" : "Preparing the network…",
+    done: `${v.iteration} iterations in ${clock(v.elapsed)}${v.result ? `, ${v.result.width} × ${v.result.height}` : ""}`,
+    failed: "",
+    cancelled: "Stopped before the end; nothing was kept.",
+  }[v.state];
+  status(v.state, text);
+}
+
+function attach(id: string): void {
+  source?.close();
+  points = [[], []];
+  const es = new EventSource(`/api/jobs/${encodeURIComponent(id)}/events`);
+  source = es;
+  const on = <T>(type: string, handle: (data: T) => void) =>
+    es.addEventListener(type, (e) => handle(JSON.parse((e as MessageEvent<string>).data) as T));
+  on<JobView>("snapshot", (v) => {
+    render(v);
+    if (v.state !== "queued" && v.state !== "running") es.close();
+  });
+  on<{ position: number }>("queued", (d) => status("queued", queuedText(d.position)));
+  on("running", () => status("running", "Preparing the network…"));
+  on<{ stage: string; width?: number; height?: number }>("stage", (d) => {
+    const words: Record<string, string> = {
+      device: "Choosing where to compute…",
+      weights: "Loading the network…",
+      objective: `Preparing ${d.width ?? ""} × ${d.height ?? ""}: the style targets and the graph…`,
+    };
+    status("running", words[d.stage] ?? "");
+  });
+  on<{
+    iteration: number;
+    iterations: number;
+    loss: number;
+    elapsed: number;
+    eta: number;
+    preview: string | null;
+  }>("progress", (d) => {
+    if (d.iteration === 1 || $("badge").textContent !== "Painting") status("running", "");
+    progress(d.iteration, d.iterations);
+    $("stat-elapsed").textContent = clock(d.elapsed);
+    $("stat-eta").textContent = clock(d.eta);
+    $("stat-loss").textContent = lossText(d.loss);
+    points[0].push(d.iteration);
+    points[1].push(d.loss);
+    drawSoon();
+    if (d.preview) showPreview(d.preview);
+  });
+  on<{ iterations: number; elapsed: number; width: number; height: number; loss: number }>("done", (d) => {
+    es.close();
+    progress(d.iterations, total);
+    $("stat-eta").textContent = clock(0);
+    $("stat-loss").textContent = lossText(d.loss);
+    status("done", `${d.iterations} iterations in ${clock(d.elapsed)}, ${d.width} × ${d.height}`);
+    const base = `/api/jobs/${encodeURIComponent(id)}/result?format=`;
+    showEnd({
+      id,
+      state: "done",
+      error: null,
+      result: {
+        width: d.width,
+        height: d.height,
+        png: `${base}png`,
+        jpeg: `${base}jpeg`,
+        webp: `${base}webp`,
+      },
+    });
+  });
+  on<{ error: string }>("failed", (d) => {
+    es.close();
+    status("failed", "");
+    showEnd({ id, state: "failed", error: d.error, result: null });
+  });
+  on("cancelled", () => {
+    es.close();
+    status("cancelled", "Stopped before the end; nothing was kept.");
+  });
+  es.addEventListener("error", () => {
+    if (es.readyState !== EventSource.CLOSED) return; // the browser retries by itself
+    void fetch(`/api/jobs/${encodeURIComponent(id)}`).then(async (r) => {
+      if (r.ok) return render((await r.json()) as JobView);
+      $("empty").hidden = true;
+      $("job-view").hidden = false;
+      status(
+        "gone",
+        ((await r.json().catch(() => ({}))) as { error?: string }).error ??
+          `The server answered ${r.status}.`,
+      );
+    });
+  });
+}
+
+function jobFromAddress(): string | undefined {
+  return /^#job=([\w-]+)$/.exec(location.hash)?.[1];
+}
+
+// ---- Wiring -----------------------------------------------------------------
+
+async function main(): Promise<void> {
+  wireDrop($("drop-content"), $<HTMLInputElement>("content"), (files) => {
+    if (files[0]) photo = files[0];
+    showImages();
+  });
+  wireDrop($("drop-style"), $<HTMLInputElement>("style"), (files) => {
+    styles = [...styles, ...files];
+    showImages();
+  });
+  $<HTMLFormElement>("form").addEventListener("submit", (e) => void start(e));
+  $("cancel").addEventListener("click", () => {
+    const id = jobFromAddress();
+    if (id) void fetch(`/api/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+  });
+  $("copy").addEventListener("click", async () => {
+    const text = $("command").textContent ?? "";
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // Without a secure context (a LAN address over http) there is no clipboard API: select the text instead.
+      const range = document.createRange();
+      range.selectNodeContents($("command"));
+      getSelection()?.removeAllRanges();
+      getSelection()?.addRange(range);
+      document.execCommand("copy");
+    }
+    $("copy").textContent = "Copied";
+    setTimeout(() => {
+      $("copy").textContent = "Copy";
+    }, 1500);
+  });
+  window.addEventListener("hashchange", () => {
+    const id = jobFromAddress();
+    if (id) attach(id);
+  });
+  const options = (await (await fetch("/api/options")).json()) as { schema: Schema };
+  renderFields(options.schema);
+  const id = jobFromAddress();
+  if (id) attach(id);
+}
+
+void main();
