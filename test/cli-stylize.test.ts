@@ -63,7 +63,9 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
       "tv",
       "seconds",
       "device",
+      "precision",
     ]);
+    assert.equal(lines[0].precision, "fp32");
     assert.ok(lines[11].loss < lines[0].loss);
     assert.ok(lines[11].seconds >= lines[0].seconds);
     assert.match(r.stderr, /iteration 10\/12/);

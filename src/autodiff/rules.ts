@@ -110,6 +110,27 @@ function gramOperand(g: Graph, b: Tensor): string | undefined {
 }
 
 /**
+ * Flipped kernels by the kernel they come from: every objective built on the same weights (each scale,
+ * each job of a server) shares one copy instead of allocating the weights' size again.
+ */
+const flippedCache = new WeakMap<Float32Array, Float32Array>();
+
+function flipped(data: Float32Array, m: number, c: number, kh: number, kw: number): Float32Array {
+  const cached = flippedCache.get(data);
+  if (cached) return cached;
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < m; o++)
+    for (let i = 0; i < c; i++)
+      for (let y = 0; y < kh; y++)
+        for (let x = 0; x < kw; x++)
+          out[((i * m + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] = data[
+            ((o * c + i) * kh + y) * kw + x
+          ] as number;
+  flippedCache.set(data, out);
+  return out;
+}
+
+/**
  * A kernel flipped in space with its in/out channels swapped: the kernel of a convolution's input
  * gradient. A constant kernel is flipped here, once, so that the backward convolution has a constant
  * kernel of its own (which the int8 path quantises per output channel); any other is flipped in the graph.
@@ -118,16 +139,8 @@ function flippedKernel(g: Graph, w: Tensor): Tensor {
   const [m, c, kh, kw] = staticShape(w) as [number, number, number, number];
   const data = g.initializers.get(w.name)?.data;
   if (data instanceof Float32Array) {
-    const out = new Float32Array(data.length);
-    for (let o = 0; o < m; o++)
-      for (let i = 0; i < c; i++)
-        for (let y = 0; y < kh; y++)
-          for (let x = 0; x < kw; x++)
-            out[((i * m + o) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)] = data[
-              ((o * c + i) * kh + y) * kw + x
-            ] as number;
     const name = `${w.name}_flipped`;
-    return g.constant(out, [c, m, kh, kw], g.values.has(name) ? undefined : name);
+    return g.constant(flipped(data, m, c, kh, kw), [c, m, kh, kw], g.values.has(name) ? undefined : name);
   }
   const swapped = g.op1("Transpose", [w], { perm: [1, 0, 2, 3] });
   return g.op1("Slice", [

@@ -64,6 +64,18 @@ export function quantizeKernel(
   return { q, scales };
 }
 
+/** Quantised kernels by their float kernel: objectives on the same weights share them. */
+const kernelCache = new WeakMap<Float32Array, { q: Int8Array; scales: Float32Array }>();
+
+function quantizedKernel(data: Float32Array, outChannels: number): { q: Int8Array; scales: Float32Array } {
+  let k = kernelCache.get(data);
+  if (!k) {
+    k = quantizeKernel(data, outChannels);
+    kernelCache.set(data, k);
+  }
+  return k;
+}
+
 /** A copy of `src`'s inputs and initializers in a new graph, ready for its nodes to be replayed. */
 function emptyCopy(src: Graph): Graph {
   const g = new Graph();
@@ -131,8 +143,11 @@ function quantizable(src: Graph, n: Node): boolean {
   return (m as number) >= 16 && (c as number) >= 16;
 }
 
-/** Rewrites the differentiated float graph into its int8 form (see the module comment). */
-export function quantizeInt8(src: Graph): QuantizedGraph {
+/**
+ * Rewrites the differentiated float graph into its int8 form (see the module comment). `parts`
+ * "backward" quantises only the input-gradient convolutions, for measuring that split.
+ */
+export function quantizeInt8(src: Graph, parts: "all" | "backward" = "all"): QuantizedGraph {
   const g = emptyCopy(src);
   const points: QuantPoint[] = [];
   const u8 = (v: number) => g.typed("uint8", Uint8Array.of(v), [], g.fresh(`u8_${v}`));
@@ -196,7 +211,7 @@ export function quantizeInt8(src: Graph): QuantizedGraph {
     const w = src.initializers.get(n.inputs[1] as string);
     const shape = staticShape(w?.tensor as Tensor);
     const m = shape[0] as number;
-    const { q, scales } = quantizeKernel(w?.data as Float32Array, m);
+    const { q, scales } = quantizedKernel(w?.data as Float32Array, m);
     const wq = g.typed("int8", q, shape, `${w?.tensor.name}_s8`);
     const ws = g.constant(scales, [m], `${w?.tensor.name}_scales`);
     const wz = g.typed("int8", new Int8Array(m), [m], `${w?.tensor.name}_zeros`);
@@ -219,9 +234,10 @@ export function quantizeInt8(src: Graph): QuantizedGraph {
   for (const n of src.nodes) {
     if (fused.has(n)) continue;
     const next = consumers.get(n.outputs[0] as string) ?? [];
-    if (quantizable(src, n) && n.inputs.length === 3 && next.length === 1 && next[0]?.op === "Relu") {
+    const forward = parts === "all" && n.inputs.length === 3 && next.length === 1 && next[0]?.op === "Relu";
+    if (forward && quantizable(src, n)) {
       // Forward: Conv + Relu, the ReLU being the u8 output's clamp at 0.
-      const relu = next[0];
+      const relu = next[0] as Node;
       fused.add(relu);
       qconv(n, asActivation(g.get(n.inputs[0] as string)), relu.outputs[0] as string, "activation");
       continue;
