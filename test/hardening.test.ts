@@ -11,10 +11,10 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import zlib from "node:zlib";
 import sharp from "sharp";
 import { startCli } from "./support/child.js";
 import { looksLikeCleanError, runCli } from "./support/cli.js";
+import { bombPng } from "./support/png.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -23,28 +23,6 @@ const content = path.join(IMAGES_DIR, "tubingen.jpg");
 const style = path.join(IMAGES_DIR, "starry_night.jpg");
 const fast = ["--size", "64", "--weights", WEIGHTS_DIR];
 const isRoot = process.getuid?.() === 0;
-
-/** A PNG whose header claims width x height, with no pixel data: decoding it would be a bomb. */
-function pngHeaderOnly(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(zlib.crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", zlib.deflateSync(Buffer.alloc(0))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 
 /** A stylization that runs until it is stopped, printing every iteration. */
 const longRun = (out: string) =>
@@ -424,7 +402,7 @@ describe("hardening: the CLI under bad input", shared, () => {
     });
 
     test("a decompression bomb is refused from its header, with its numbers", () => {
-      fs.writeFileSync(file("bomb.png"), pngHeaderOnly(20000, 20000));
+      fs.writeFileSync(file("bomb.png"), bombPng(20000, 20000, 0));
       const r = stylizeFrom(file("bomb.png"));
       assert.ok(looksLikeCleanError(r), r.stderr);
       assert.match(

@@ -1,5 +1,4 @@
 import path from "node:path";
-import zlib from "node:zlib";
 import sharp from "sharp";
 import type { StylegramServer } from "../../src/server/app.js";
 import { IMAGES_DIR } from "./shared.js";
@@ -76,28 +75,4 @@ export async function waitForJob(
   }
 }
 
-/**
- * A PNG that claims `width` x `height` in its header but holds only a few bytes
- * of pixel data: a decompression bomb's shape, which must be refused unread.
- */
-export function bombPng(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type, "ascii"), data]);
-    const out = Buffer.alloc(8 + data.length + 4);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(zlib.crc32(body), 8 + data.length);
-    return out;
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.writeUInt8(8, 8); // bit depth
-  ihdr.writeUInt8(2, 9); // RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk("IHDR", ihdr),
-    chunk("IDAT", zlib.deflateSync(Buffer.alloc(4096))),
-    chunk("IEND", Buffer.alloc(0)),
-  ]);
-}
+export { bombPng } from "./png.js";
