@@ -125,7 +125,7 @@ describe("int8 objective (real weights)", shared, () => {
     const s = await loadImage(style, { longEdge: 64 });
     const objective = await Objective.create({ weights, content: c, styles: [s], precision: "int8" });
     // biome-ignore lint/complexity/useLiteralKeys: the graph is private; the test reads its structure
-    const g = objective["graph"];
+    const g = objective["graph"] as NonNullable<(typeof objective)["graph"]>;
     await objective.release();
     const { graph, points } = quantizeInt8(g);
     const count = (op: string) => graph.nodes.filter((n) => n.op === op).length;

@@ -15,6 +15,12 @@ export interface VggBuildOptions {
    * has no Indices output; without it the gradient compares the input with the pooled maximum.
    */
   poolIndices?: boolean;
+  /**
+   * Applied to the input of every convolution after the first, with the number of poolings before
+   * it: a tile of a larger picture zeroes there what lies outside the picture, so that the tile's
+   * convolutions see the zero padding the whole picture's network sees (src/objective/tiling.ts).
+   */
+  maskInput?: (level: number, h: Tensor) => Tensor;
 }
 
 /**
@@ -32,9 +38,11 @@ export function buildVgg19(
   if (stop < 0) throw new Error(`unknown layer ${options.upTo}`);
   const acts = new Map<string, Tensor>();
   let h = x;
+  let level = 0;
   for (const layer of VGG19_ARCH) {
     if (acts.size > stop) break;
     if (layer === "pool") {
+      level++;
       const attrs = { kernel_shape: [2, 2], strides: [2, 2] };
       h =
         options.pooling === "avg"
@@ -46,6 +54,7 @@ export function buildVgg19(
     }
     const w = weights.get(layer);
     if (!w) throw new Error(`weights have no ${layer}`);
+    if (options.maskInput && acts.size > 0) h = options.maskInput(level, h);
     const kernel = g.constant(w.kernel, w.kernelShape, `${layer}_W`);
     const bias = g.constant(w.bias, [w.bias.length], `${layer}_B`);
     const conv = g.op1("Conv", [h, kernel, bias], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] });

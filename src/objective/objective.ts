@@ -14,6 +14,8 @@ import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
 import { type ObjectiveOptions, type ResolvedObjective, resolveObjective } from "./options.js";
 import { checkImageSize } from "./size.js";
 import { computeTargets, type Targets } from "./targets.js";
+import { TiledEvaluator } from "./tiled.js";
+import { checkTileEdge } from "./tiling.js";
 
 /** Every term unweighted, and the weighted total. */
 export interface LossTerms {
@@ -38,6 +40,12 @@ export interface ObjectiveInit {
   runtime?: RuntimeOptions;
   /** Arithmetic of the convolutions (default "fp32"); it can be changed later with usePrecision(). */
   precision?: Precision;
+  /**
+   * Evaluate tile by tile, with owned tiles of this edge in pixels (a multiple of 16), in memory
+   * bounded by the tile; the terms and gradient equal the untiled ones (src/objective/tiled.ts).
+   * A picture no larger than the tile is evaluated whole. Float32 only.
+   */
+  tile?: number;
 }
 
 /**
@@ -137,13 +145,27 @@ export class Objective {
     readonly width: number,
     readonly height: number,
     readonly options: ResolvedObjective,
-    private readonly graph: Graph,
+    /** The untiled graph, or undefined when the objective is evaluated tile by tile. */
+    private readonly graph: Graph | undefined,
     private readonly runtime: RuntimeOptions | undefined,
     private readonly targetFeeds: Feeds,
     private wanted: Precision,
     /** FLOPs of one evaluation (Conv and MatMul), counted from the graph. */
     readonly flops: number,
+    private readonly tiled?: TiledEvaluator,
   ) {}
+
+  /** The tiles of a tiled objective (their count and crop size), or undefined when it is evaluated whole. */
+  get tiling(): { tiles: number; tile: number; cropWidth: number; cropHeight: number } | undefined {
+    if (!this.tiled) return undefined;
+    const { plan } = this.tiled;
+    return {
+      tiles: plan.tiles.length,
+      tile: this.tiled.tile,
+      cropWidth: plan.cropWidth,
+      cropHeight: plan.cropHeight,
+    };
+  }
 
   static async create(init: ObjectiveInit): Promise<Objective> {
     const o = resolveObjective(init.options ?? {}, init.styles.length);
@@ -152,6 +174,20 @@ export class Objective {
     const gpu = init.runtime?.device === "webgpu";
     const precision = init.precision ?? "fp32";
     if (gpu && precision !== "fp32") throw int8OnGpuError();
+    const tile = init.tile === undefined ? undefined : checkTileEdge(init.tile);
+    if (tile !== undefined && (width > tile || height > tile)) {
+      if (precision !== "fp32") throw int8TiledError();
+      const tiled = await TiledEvaluator.create({
+        weights: init.weights,
+        o,
+        content: init.content,
+        styles: init.styles,
+        tile,
+        ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
+        countFlops,
+      });
+      return new Objective(width, height, o, undefined, init.runtime, {}, precision, tiled.flops, tiled);
+    }
     const targets: Targets = await computeTargets({
       weights: init.weights,
       content: init.content,
@@ -194,16 +230,18 @@ export class Objective {
   /** Switches the arithmetic of the following evaluations (the int8 scales are kept across switches). */
   async usePrecision(precision: Precision): Promise<void> {
     if (precision !== "fp32" && this.runtime?.device === "webgpu") throw int8OnGpuError();
+    if (precision !== "fp32" && this.tiled) throw int8TiledError();
     this.wanted = precision;
     await this.prepare();
   }
 
   /** Compiles the graph the next evaluation needs, releasing the one it replaces. */
   private async prepare(): Promise<void> {
+    if (!this.graph) return;
     let next: "fp32" | "int8" | "calibration" = "fp32";
     if (this.wanted === "int8") {
       this.quantized ??= (() => {
-        const graph = quantizeInt8(this.graph);
+        const graph = quantizeInt8(this.graph as Graph);
         return { graph, scales: new DelayedScales(graph.points) };
       })();
       next =
@@ -215,9 +253,9 @@ export class Objective {
     this.compiled = undefined;
     const graph =
       next === "fp32"
-        ? this.graph
+        ? (this.graph as Graph)
         : next === "calibration"
-          ? withObservers(this.graph, this.quantized?.graph.points ?? [])
+          ? withObservers(this.graph as Graph, this.quantized?.graph.points ?? [])
           : (this.quantized?.graph.graph as Graph);
     this.compiled = await CompiledGraph.compile(graph, this.runtime);
     this.running = next;
@@ -229,6 +267,7 @@ export class Objective {
         `objective is for ${this.width}x${this.height} images; x has ${x.length} values`,
       );
     }
+    if (this.tiled) return this.tiled.evaluate(x);
     await this.prepare();
     const quantized = this.running === "int8" ? this.quantized : undefined;
     const out = await (this.compiled as CompiledGraph).run({
@@ -261,10 +300,17 @@ export class Objective {
   }
 
   async release(): Promise<void> {
+    await this.tiled?.release();
     await this.compiled?.release();
     this.compiled = undefined;
     this.running = undefined;
   }
+}
+
+function int8TiledError(): UsageError {
+  return new UsageError(
+    "int8 precision does not run tiled yet (pictures larger than the tile, or than memory allows whole): use --precision fp32 for this size",
+  );
 }
 
 function int8OnGpuError(): UsageError {
