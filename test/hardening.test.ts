@@ -37,7 +37,8 @@ describe("hardening: the CLI under bad input", shared, () => {
   const file = (name: string) => path.join(tmp, name);
 
   describe("sizes are checked against memory before any work", () => {
-    for (const size of ["3000", "100000"]) {
+    // Up to a few thousand pixels a picture is evaluated in tiles; these do not fit even so.
+    for (const size of ["30000", "100000"]) {
       test(`--size ${size} stops within seconds with the estimate, the memory available and the largest size that fits`, () => {
         const started = performance.now();
         const r = runCli([
@@ -51,12 +52,12 @@ describe("hardening: the CLI under bad input", shared, () => {
           WEIGHTS_DIR,
         ]);
         const seconds = (performance.now() - started) / 1000;
-        if (size === "3000" && os.totalmem() > 40 * 2 ** 30) return; // a machine this large fits it
+        if (size === "30000" && os.totalmem() > 200 * 2 ** 30) return; // a machine this large fits it
         assert.equal(r.code, 2, r.stderr);
         assert.ok(looksLikeCleanError(r), r.stderr);
         assert.match(
           r.stderr,
-          /a \d+x\d+ picture needs about [\d.]+ GB of memory, but [\d.]+ GB is available: the largest size that fits is \d+ \(--size \d+\)/,
+          /a \d+x\d+ picture needs about [\d.]+ GB of memory, even evaluated in tiles of \d+ px, but [\d.]+ GB is available: the largest size that fits is \d+ \(--size \d+\)/,
         );
         assert.ok(seconds < 20, `took ${seconds} s`);
         assert.ok(!fs.existsSync(file(`big${size}.png`)));

@@ -1,8 +1,9 @@
 import { StylegramError, UsageError } from "../errors.js";
 import { toNetworkInput } from "../image/image.js";
 import type { VggWeights } from "../network/weights.js";
+import { availableMemory, chooseTile } from "../objective/memory.js";
 import { type Evaluation, Objective } from "../objective/objective.js";
-import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
+import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions, resolveObjective } from "../objective/options.js";
 import { chooseDevice, DEVICE_REQUESTS, type DeviceRequest } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
 import { imageValue, knownKeys, listOf, nonEmptyString, oneOfValues, wholeNumber } from "../validate.js";
@@ -19,6 +20,11 @@ export interface LossRequest {
   threads?: number;
   /** "cpu", "webgpu" or "auto" (default: auto, which takes a real GPU when there is one). */
   device?: DeviceRequest;
+  /**
+   * Evaluate in tiles of this edge in pixels (same result, memory bounded by the tile). Default:
+   * whole, or in the largest tiles that fit when the whole picture would not fit in memory.
+   */
+  tile?: number;
 }
 
 /**
@@ -42,11 +48,23 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
         `to ${image.width}x${image.height}, or make the picture at the photo's size (--size ${Math.max(content.width, content.height)})`,
     );
   }
+  const o = resolveObjective(req.options ?? {}, styles.length);
+  const available = availableMemory();
+  const tile =
+    req.tile ??
+    chooseTile(
+      image.width,
+      image.height,
+      [...o.contentLayers, ...o.styleLayers],
+      o.contentLayers,
+      (bytes) => bytes <= available,
+    ).tile;
   const objective = await Objective.create({
     weights,
     content,
     styles,
     ...(req.options ? { options: req.options } : {}),
+    ...(tile === undefined ? {} : { tile }),
     runtime: {
       device: (await chooseDevice(req.device ?? "auto", probeWebGpu)).device,
       ...(req.threads === undefined ? {} : { threads: req.threads }),
@@ -62,7 +80,16 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
 /** Every field of a loss request checked for type, naming the field (JavaScript callers can pass anything). */
 function validateLossRequest(req: LossRequest): void {
   if (typeof req !== "object" || req === null) throw new UsageError("computeLoss() takes a request object");
-  knownKeys("computeLoss()", req, ["content", "styles", "image", "options", "weights", "threads", "device"]);
+  knownKeys("computeLoss()", req, [
+    "content",
+    "styles",
+    "image",
+    "options",
+    "weights",
+    "threads",
+    "device",
+    "tile",
+  ]);
   if (req.content === undefined) throw new UsageError("content is required: a file path or an RgbImage");
   imageValue("content", req.content);
   if (req.image === undefined) throw new UsageError("image is required: the image whose loss is computed");
@@ -75,4 +102,5 @@ function validateLossRequest(req: LossRequest): void {
   if (typeof req.weights === "string") nonEmptyString("weights", req.weights);
   if (req.threads !== undefined) wholeNumber("threads", req.threads, 1);
   if (req.device !== undefined) oneOfValues("device", req.device, DEVICE_REQUESTS);
+  if (req.tile !== undefined) wholeNumber("tile", req.tile, 16);
 }

@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from "node:util";
 import { DEFAULTS } from "../defaults.js";
+import { UsageError } from "../errors.js";
 import { resolveWeightsFor } from "../models/resolve.js";
 import type { VggWeights } from "../network/weights.js";
 import type { ObjectiveOptions } from "../objective/options.js";
@@ -22,6 +23,7 @@ export const OBJECTIVE_FLAGS = {
   fetch: { type: "boolean" },
   threads: { type: "string" },
   device: { type: "string" },
+  tile: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 export const OBJECTIVE_HELP = `Objective:
@@ -40,7 +42,10 @@ export const OBJECTIVE_HELP = `Objective:
   --fetch                       download the weights into the cache first if they are missing
   --threads N                   compute threads (default: all cores)
   --device cpu|webgpu|auto      where to compute (default auto: a real GPU through onnxruntime's
-                                WebGPU provider when there is one, else the CPU)`;
+                                WebGPU provider when there is one, else the CPU)
+  --tile N                      evaluate in tiles of N px (a multiple of 16), in memory bounded by
+                                the tile, with the same result (default: whole, or in the largest
+                                tiles that fit when the whole picture would not fit in memory)`;
 
 type Values = { [K in keyof typeof OBJECTIVE_FLAGS]?: string | boolean };
 
@@ -76,6 +81,19 @@ export function objectiveOptions(v: Values): ObjectiveOptions {
   set("styleBlend", parseNumbers("--style-blend", str(v["style-blend"])));
   set("pooling", oneOf("--pooling", str(v.pooling), ["max", "avg"] as const));
   return o;
+}
+
+/** --tile, checked; undefined leaves the library's default (tiles only when memory needs them). */
+export function tileFromFlags(v: Values): number | undefined {
+  const text = str(v.tile);
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!(Number.isInteger(n) && n >= 16)) {
+    throw new UsageError(
+      `--tile expects a tile edge in pixels, a whole number >= 16 (e.g. 512), got "${text}"`,
+    );
+  }
+  return n;
 }
 
 /** --device, checked; undefined leaves the library's default (auto). */

@@ -55,6 +55,11 @@ export interface Progress {
   device: Device;
   /** The arithmetic of this evaluation ("int8" or "fp32"). */
   precision: "fp32" | "int8";
+  /**
+   * Seconds left: this scale's time per evaluation, scaled to the later scales by their pixels (and
+   * tiles): coarse to fine, a later evaluation costs several times an earlier one.
+   */
+  etaSeconds: number;
 }
 
 /** A step of the set-up before the first iteration, so that no run sits silent. */
@@ -70,6 +75,8 @@ export interface Stage {
   scales?: number;
   width?: number;
   height?: number;
+  /** For "objective": the owned tile edge when this scale is evaluated tile by tile (else undefined). */
+  tile?: number;
   /** For "objective": the estimated peak memory of this scale, and what was available at the start. */
   estimatedBytes?: number;
   availableBytes?: number;
@@ -116,6 +123,12 @@ export interface StylizeOptions extends ObjectiveOptions {
   device?: DeviceRequest;
   /** Memory the run may use, in bytes (default: what the system has available); checked before any work. */
   maxMemory?: number;
+  /**
+   * Evaluate the objective tile by tile, with owned tiles of this edge in pixels (rounded down to a
+   * multiple of 16), in memory bounded by the tile, exactly. Default: whole, or in the largest tiles
+   * that fit where the whole picture would not fit in memory (or in maxMemory). Float32 only.
+   */
+  tile?: number;
   /** Called at each set-up step (loading the weights, preparing each scale's objective). */
   onStage?: (s: Stage) => void;
   /** Called after every evaluation. */
@@ -155,6 +168,7 @@ const STYLIZE_KEYS = [
   "device",
   "precision",
   "maxMemory",
+  "tile",
   "onStage",
   "onProgress",
   "onSnapshot",
@@ -210,6 +224,7 @@ export function validateStylizeOptions(o: StylizeOptions): void {
   opt(o.device, (v) => oneOfValues("device", v, DEVICE_REQUESTS));
   opt(o.precision, (v) => oneOfValues("precision", v, PRECISIONS));
   opt(o.maxMemory, (v) => finiteNumber("maxMemory", v, { above: 0 }));
+  opt(o.tile, (v) => wholeNumber("tile", v, 16));
   opt(o.onStage, (v) => functionValue("onStage", v));
   opt(o.onProgress, (v) => functionValue("onProgress", v));
   opt(o.onSnapshot, (v) => functionValue("onSnapshot", v));

@@ -4,10 +4,13 @@ import { imageFileSize } from "../image/io.js";
 import { deepest } from "../network/layers.js";
 import {
   availableMemory,
+  chooseTile,
   formatBytes,
   HDF5_READER_BYTES,
+  minAutoTile,
   objectiveBytes,
   targetBytes,
+  tiledObjectiveBytes,
 } from "../objective/memory.js";
 import type { ResolvedObjective } from "../objective/options.js";
 import { minimumSize } from "../objective/size.js";
@@ -48,6 +51,8 @@ export interface ScaleCheck {
   historySize: number;
   /** Estimated peak bytes of this scale with that history. */
   peakBytes: number;
+  /** The owned tile edge when this scale is evaluated tile by tile (asked for, or what memory needs). */
+  tile?: number;
 }
 
 export interface PreflightInput {
@@ -63,6 +68,10 @@ export interface PreflightInput {
   hdf5Weights?: boolean;
   /** The run uses the int8 path (precision int8 or mixed), which needs more memory. */
   int8?: boolean;
+  /** Evaluations at each scale (an L-BFGS run never holds more pairs than that); default: unbounded. */
+  iterations?: readonly number[];
+  /** Tile edge asked for (--tile); undefined: tiles only where the picture would not fit whole. */
+  tile?: number;
 }
 
 /**
@@ -77,11 +86,18 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
   const allLayers = [...o.contentLayers, ...o.styleLayers];
   const available = input.maxMemory ?? availableMemory();
 
-  const peakWithout = (longEdge: number) => {
+  const scaleIndex = (longEdge: number) => input.sizes.indexOf(longEdge);
+  // An L-BFGS run of n evaluations keeps at most n - 1 pairs.
+  const maxPairs = (longEdge: number) => {
+    const its = input.iterations?.[scaleIndex(longEdge)];
+    return its === undefined ? Number.POSITIVE_INFINITY : Math.max(1, its - 1);
+  };
+  /** The fixed bytes of a scale besides the objective's graph, and the bytes of one L-BFGS pair. */
+  const around = (longEdge: number) => {
     const c = fitLongEdge(contentSize, longEdge);
     const styleEdge = Math.max(1, Math.round(longEdge * input.styleScale));
-    const graph = Math.max(
-      objectiveBytes(c.width, c.height, allLayers, input.int8 === true),
+    const styles = Math.max(
+      0,
       ...styleSizes.map((s) => {
         const f = fitLongEdge(s, styleEdge);
         return targetBytes(f.width, f.height, o.styleLayers);
@@ -89,7 +105,33 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     );
     const vector = 3 * c.width * c.height * 4;
     const reader = input.hdf5Weights ? HDF5_READER_BYTES : 0;
-    return { graph: graph + reader + WORKING_VECTORS * vector, pair: 2 * vector };
+    return { c, styles, extra: reader + WORKING_VECTORS * vector, pair: 2 * vector };
+  };
+  const fewestPairs = (longEdge: number) =>
+    input.optimizer === "adam" ? 0 : Math.min(input.historySize ?? MIN_DEFAULT_HISTORY, maxPairs(longEdge));
+  /** Whole or tiled, and the graph's bytes: tiled only when asked for or when whole does not fit. */
+  const layout = (longEdge: number): { tile?: number; graph: number } => {
+    const { c, styles, extra, pair } = around(longEdge);
+    const whole = () => Math.max(objectiveBytes(c.width, c.height, allLayers, input.int8 === true), styles);
+    if (input.tile !== undefined) {
+      if (Math.max(c.width, c.height) <= input.tile) return { graph: whole() };
+      return {
+        tile: input.tile,
+        graph: tiledObjectiveBytes(c.width, c.height, allLayers, o.contentLayers, input.tile),
+      };
+    }
+    // Tiled, the style images are cut into the same tiles: their cost is in the tiled estimate.
+    const fits = (graph: number) => graph + extra + fewestPairs(longEdge) * pair <= available;
+    // int8 does not run tiled: a picture too large for it is refused, naming float32 as the fix.
+    if (fits(whole()) || input.int8) return { graph: whole() };
+    const choice = chooseTile(c.width, c.height, allLayers, o.contentLayers, fits);
+    // Nothing fits: the smallest tile's estimate is what the error reports.
+    const tile = choice.tile ?? minAutoTile(allLayers);
+    return { tile, graph: tiledObjectiveBytes(c.width, c.height, allLayers, o.contentLayers, tile) };
+  };
+  const peakWithout = (longEdge: number) => {
+    const { extra, pair } = around(longEdge);
+    return { graph: layout(longEdge).graph + extra, pair };
   };
   const history = (longEdge: number): number => {
     if (input.optimizer === "adam") return 0;
@@ -100,7 +142,7 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
   };
   const peak = (longEdge: number) => {
     const { graph, pair } = peakWithout(longEdge);
-    return graph + history(longEdge) * pair;
+    return graph + Math.min(history(longEdge), maxPairs(longEdge)) * pair;
   };
 
   // The smallest size at which the content and every style image are large enough for the network.
@@ -141,7 +183,20 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
         );
       }
     });
-    return { size, ...c, historySize: history(size), peakBytes: peak(size) };
+    const { tile } = layout(size);
+    if (tile !== undefined && input.int8) {
+      throw new UsageError(
+        `int8 does not run tiled yet, and a ${c.width}x${c.height} picture ${input.tile === undefined ? "must be evaluated in tiles to fit in memory" : "is larger than --tile"}: ` +
+          "use --precision fp32 (tiling is then automatic), or a smaller --size",
+      );
+    }
+    return {
+      size,
+      ...c,
+      historySize: history(size),
+      peakBytes: peak(size),
+      ...(tile === undefined ? {} : { tile }),
+    };
   });
 
   const largest = scales.reduce((a, b) => (b.peakBytes > a.peakBytes ? b : a));
@@ -174,12 +229,18 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     const precisionNote = input.int8
       ? "; int8 needs about twice float32's memory while it calibrates (--precision fp32 needs less)"
       : "";
+    const tileNote =
+      largest.tile === undefined
+        ? ""
+        : input.tile === undefined
+          ? `, even evaluated in tiles of ${largest.tile} px`
+          : ` in tiles of ${largest.tile} px (a smaller --tile needs less)`;
     const historyNote =
       input.historySize !== undefined && input.optimizer === "lbfgs"
         ? `, with ${input.historySize} L-BFGS pairs (a smaller --history needs less)`
         : "";
     throw new OutOfMemoryError(
-      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${historyNote}${styleNote}${precisionNote}, ` +
+      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${tileNote}${historyNote}${styleNote}${precisionNote}, ` +
         `but ${formatBytes(available)} is available${input.maxMemory === undefined ? "" : " (max memory)"}: ${fix}`,
       { exitCode: 2 },
     );

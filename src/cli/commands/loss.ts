@@ -7,6 +7,7 @@ import {
   OBJECTIVE_FLAGS,
   OBJECTIVE_HELP,
   objectiveOptions,
+  tileFromFlags,
   weightsFromFlags,
 } from "../objective-flags.js";
 import { joinNegativeValues, parseCount, valueFlags } from "../parse.js";
@@ -67,6 +68,7 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
   }
   const threads = parseCount("--threads", values.threads);
   const device = deviceFromFlags(values);
+  const tile = tileFromFlags(values);
   const e = await computeLoss({
     content: values.content,
     styles,
@@ -75,6 +77,7 @@ export async function lossCommand(argv: string[], out: (s: string) => void): Pro
     weights: await weightsFromFlags(values),
     ...(threads === undefined ? {} : { threads }),
     ...(device === undefined ? {} : { device }),
+    ...(tile === undefined ? {} : { tile }),
   });
   if (gradOut)
     writeFileAtomic(
