@@ -206,6 +206,7 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
       "--pooling",
       "--save-every",
       "--log",
+      "--tile",
       "Examples:",
     ]) {
       assert.ok(r.stdout.includes(flag), flag);

@@ -128,6 +128,12 @@ describe("stylize", shared, () => {
       seen.map((p) => `${p.scale}/${p.scales}:${p.width}`),
       [...Array(10).fill("1/2:32"), ...Array(5).fill("2/2:64")],
     );
+    // The time left counts the fine scale's evaluations at 4x the pixels of the coarse ones: at the end
+    // of the coarse scale it is its own time per evaluation times 4 x 5, and nothing at the end.
+    const coarse = seen[9] as Progress;
+    const perCoarse = coarse.etaSeconds / (4 * 5);
+    assert.ok(perCoarse > 0 && Number.isFinite(perCoarse), String(coarse.etaSeconds));
+    assert.equal(seen.at(-1)?.etaSeconds, 0);
     // Starting the fine scale from the coarse result beats starting it from the content image.
     const direct: number[] = [];
     await stylize({ ...small(), iterations: 1, onProgress: (p) => void direct.push(p.total) });
@@ -154,12 +160,14 @@ describe("stylize", shared, () => {
     assert.ok(big && big.historySize > 5 && big.historySize < 100, String(big?.historySize));
     assert.ok(big && big.peakBytes <= 24 * gib);
     assert.equal((await check(2048, 64 * gib)).scales[0]?.historySize, 100);
+    // 6000 px fits in tiles; at 12000 the optimiser's own vectors (1.7 GB each) do not fit.
+    assert.ok(((await check(6000, 24 * gib)).scales[0]?.tile ?? 0) >= 512);
     await assert.rejects(
-      check(6000, 24 * gib),
-      /needs about [\d.]+ GB of memory, but 25.8 GB is available \(max memory\): the largest size that fits is \d+ \(--size \d+\)/,
+      check(12000, 24 * gib),
+      /needs about [\d.]+ GB of memory, even evaluated in tiles of \d+ px, but 25.8 GB is available \(max memory\): the largest size that fits is \d+ \(--size \d+\)/,
     );
     // The largest size it names does fit, and one more pixel does not.
-    const refused = await check(6000, 24 * gib).catch((e: Error) => e.message);
+    const refused = await check(12000, 24 * gib).catch((e: Error) => e.message);
     const largest = Number(/--size (\d+)/.exec(String(refused))?.[1]);
     await check(largest, 24 * gib);
     await assert.rejects(check(largest + 1, 24 * gib), /needs about/);
@@ -180,6 +188,27 @@ describe("stylize", shared, () => {
     assert.throws(
       () => planScales({ scales: [128, 256], iterations: [1, 2, 3] }),
       /3 iteration counts given for 2 scales/,
+    );
+    // Above 1024 px the default is coarse to fine from 512, each finer scale with 5x fewer evaluations.
+    assert.deepEqual(planScales({ size: 1024 }), [{ size: 1024, iterations: 300 }]);
+    assert.deepEqual(planScales({ size: 4096 }), [
+      { size: 512, iterations: 300 },
+      { size: 1024, iterations: 60 },
+      { size: 2048, iterations: 12 },
+      { size: 4096, iterations: 5 },
+    ]);
+    assert.deepEqual(
+      planScales({ size: 3000, iterations: 100 }).map((p) => [p.size, p.iterations]),
+      [
+        [750, 100],
+        [1500, 20],
+        [3000, 5],
+      ],
+    );
+    assert.deepEqual(planScales({ size: 2048, scales: [2048] }), [{ size: 2048, iterations: 300 }]);
+    assert.throws(
+      () => planScales({ size: 2048, iterations: [100, 10] }),
+      /--size 2048 runs coarse to fine at 512,1024,2048 by default: give 3 counts, or choose the scales \(--scales; --scales 2048 for one scale\)/,
     );
   });
 

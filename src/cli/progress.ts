@@ -27,7 +27,7 @@ export class ProgressReporter {
     const where =
       (p.scales > 1 ? `  scale ${p.scale}/${p.scales} ${p.width}x${p.height}` : "") +
       (p.precision === "int8" ? "  int8" : "");
-    const eta = perIteration * (p.iterations - p.iteration);
+    const eta = p.etaSeconds;
     if (this.tty) {
       const now = Date.now();
       if (now - this.lastDraw < 100 && p.iteration < p.iterations) return;

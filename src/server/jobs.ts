@@ -78,11 +78,13 @@ export class Job {
     for (const l of this.listeners) l(e);
   }
 
-  /** Seconds left, from the mean time of the iterations so far. */
+  /** Seconds left, as stylize() estimated it at the last iteration, less the time since. */
   get eta(): number {
     if (this.iteration === 0) return Number.NaN;
-    return (this.elapsed / this.iteration) * (this.spec.iterations - this.iteration);
+    return Math.max(0, this.etaAtProgress - (performance.now() - this.progressAt) / 1000);
   }
+  private etaAtProgress = Number.NaN;
+  private progressAt = 0;
 
   previewUrl(): string | null {
     return this.preview ? `/api/jobs/${this.id}/preview?frame=${this.preview.frame}` : null;
@@ -103,6 +105,8 @@ export class Job {
     this.iteration = p.iteration;
     this.loss = p.total;
     this.elapsed = p.seconds;
+    this.etaAtProgress = p.etaSeconds;
+    this.progressAt = performance.now();
     this.losses.push([p.iteration, p.total]);
     this.emit({
       type: "progress",

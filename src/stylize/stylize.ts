@@ -6,6 +6,7 @@ import { loadImage, resizeImage } from "../image/io.js";
 import { readsHdf5 } from "../network/load.js";
 import { type LossTerms, Objective } from "../objective/objective.js";
 import { resolveObjective } from "../objective/options.js";
+import { checkTileEdge, cropSize, haloFor, planTiles } from "../objective/tiling.js";
 import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult, StopReason } from "../optim/types.js";
@@ -97,6 +98,8 @@ export async function checkStylize(options: StylizeOptions) {
       typeof options.weights !== "object" && readsHdf5(options.weights ?? process.env.STYLEGRAM_WEIGHTS),
     // A GPU run is always float32; whether the device is a GPU is known only later, so count int8 here.
     int8: (options.precision ?? STYLIZE_DEFAULTS.precision) !== "fp32" && options.device !== "webgpu",
+    iterations: plan.map((p) => p.iterations),
+    ...(options.tile === undefined ? {} : { tile: checkTileEdge(options.tile) }),
   });
   return { plan, styleScale, optimizer, checked };
 }
@@ -125,6 +128,14 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   const weights = await resolveWeights(options.weights);
   const totalIterations = plan.reduce((n, p) => n + p.iterations, 0);
 
+  // What an evaluation of each scale costs, relative to the others, for the time left.
+  const costs = checked.scales.map((c) => evaluationCost(c.width, c.height, c.tile, options));
+  const remainingCost = (k: number, doneInScale: number) =>
+    plan.reduce(
+      (sum, p, j) =>
+        j < k ? sum : sum + (costs[j] as number) * (j === k ? p.iterations - doneInScale : p.iterations),
+      0,
+    );
   const started = performance.now();
   let done = 0;
   let x: Float32Array | undefined;
@@ -140,6 +151,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       height: check.height,
       estimatedBytes: check.peakBytes,
       availableBytes: checked.available,
+      ...(check.tile === undefined ? {} : { tile: check.tile }),
     });
     const content = await resolveImage(options.content, { longEdge: scale.size });
     const styleSize = Math.max(1, Math.round(scale.size * styleScale));
@@ -172,11 +184,13 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       options,
       runtime,
       precision: phases[0]?.precision ?? "fp32",
+      ...(check.tile === undefined ? {} : { tile: check.tile }),
     });
     try {
       // A stop during the set-up of the first scale leaves nothing to return.
       if (stopped() && last === undefined) throw new StoppedBeforeStartError();
       if (stopped()) break;
+      const scaleStarted = performance.now();
       const outcome = await optimizeOnce(
         objective,
         x0,
@@ -199,6 +213,9 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             height: content.height,
             device: choice.device,
             precision: objective.precision,
+            etaSeconds:
+              ((performance.now() - scaleStarted) / 1000 / (info.evaluation * (costs[k] as number))) *
+              remainingCost(k, info.evaluation),
           });
           if (snapshotEvery !== undefined && options.onSnapshot && iteration % snapshotEvery === 0) {
             await options.onSnapshot(finish(info.best), iteration);
@@ -224,18 +241,61 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   };
 }
 
+/**
+ * The relative cost of one evaluation: its pixels, and tiled, the pixels of every crop, each crop
+ * evaluated forward twice and backward once (about 1.5 untiled evaluations of its pixels).
+ */
+function evaluationCost(width: number, height: number, tile: number | undefined, o: StylizeOptions): number {
+  if (tile === undefined) return width * height;
+  const r = resolveObjective(o, o.styles.length);
+  const halo = haloFor([...r.contentLayers, ...r.styleLayers]);
+  const plan = planTiles(width, height, cropSize(tile, halo, width, height), halo);
+  return 1.5 * plan.tiles.length * plan.cropWidth * plan.cropHeight;
+}
+
 interface ScalePlan {
   size: number;
   iterations: number;
 }
 
 /**
- * The sizes optimised in turn, coarse to fine, and the evaluations at each. Without
- * `scales` it is the one output size; with it, every size must grow and the last is the output.
+ * Above this long edge a run goes coarse to fine by default. At 2048 px and more, a VGG19 style layer
+ * sees only small details of the picture, so a single-scale run copies the painting's texture but
+ * not its large structures (the swirls of a sky); those are made at a small size and kept as the
+ * picture is upsampled and refined (Gatys et al., "Controlling Perceptual Factors", section 5).
+ */
+export const COARSE_TO_FINE_ABOVE = 1024;
+/** The coarsest scale of the automatic recipe: where the default settings were tuned. */
+export const COARSEST_SCALE = 512;
+/**
+ * Each finer scale of the automatic recipe runs this many times fewer evaluations than the one before
+ * (at least MIN_TOP_ITERATIONS): it refines details, and each of its evaluations costs 4x.
+ */
+export const ITERATIONS_DECAY = 5;
+export const MIN_TOP_ITERATIONS = 5;
+
+/** The automatic coarse-to-fine sizes for a long edge: halvings down to COARSEST_SCALE, then doublings back. */
+export function autoScales(size: number): number[] {
+  const sizes = [size];
+  while (Math.round((sizes[0] as number) / 2) >= COARSEST_SCALE)
+    sizes.unshift(Math.round((sizes[0] as number) / 2));
+  return sizes;
+}
+
+/**
+ * The sizes optimised in turn, coarse to fine, and the evaluations at each. Without `scales` it is the
+ * one output size, or above COARSE_TO_FINE_ABOVE the automatic recipe (autoScales, with the
+ * iterations decaying per scale); with it, every size must grow and the last is the output.
  */
 export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "iterations">): ScalePlan[] {
   const size = positiveInteger("size", options.size, STYLIZE_DEFAULTS.size);
-  const sizes = options.scales === undefined || options.scales.length === 0 ? [size] : [...options.scales];
+  const auto = (options.scales === undefined || options.scales.length === 0) && size > COARSE_TO_FINE_ABOVE;
+  const sizes =
+    options.scales === undefined || options.scales.length === 0
+      ? auto
+        ? autoScales(size)
+        : [size]
+      : [...options.scales];
   sizes.forEach((s) => {
     positiveInteger("scale size", s, 1);
   });
@@ -246,9 +306,18 @@ export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "it
     throw new UsageError(`the last scale (${sizes.at(-1)}) must be the output size (${size})`);
   }
   const its = options.iterations ?? STYLIZE_DEFAULTS.iterations;
-  const list = Array.isArray(its) ? its : sizes.map(() => its as number);
+  const list = Array.isArray(its)
+    ? its
+    : auto
+      ? sizes.map((_, k) => Math.max(MIN_TOP_ITERATIONS, Math.round((its as number) / ITERATIONS_DECAY ** k)))
+      : sizes.map(() => its as number);
   if (list.length !== sizes.length) {
-    throw new UsageError(`${list.length} iteration counts given for ${sizes.length} scales`);
+    throw new UsageError(
+      auto
+        ? `${list.length} iteration counts given, but --size ${size} runs coarse to fine at ${sizes.join(",")} by default: ` +
+            `give ${sizes.length} counts, or choose the scales (--scales; --scales ${size} for one scale)`
+        : `${list.length} iteration counts given for ${sizes.length} scales`,
+    );
   }
   return sizes.map((s, i) => ({ size: s, iterations: positiveInteger("iterations", list[i], 1) }));
 }

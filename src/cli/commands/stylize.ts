@@ -20,6 +20,7 @@ import {
   OBJECTIVE_FLAGS,
   OBJECTIVE_HELP,
   objectiveOptions,
+  tileFromFlags,
   weightsFromFlags,
 } from "../objective-flags.js";
 import { joinNegativeValues, oneOf, parseCount, parseNumber, parseNumbers, valueFlags } from "../parse.js";
@@ -34,11 +35,13 @@ Repaints the CONTENT photo in the style of the STYLE image(s) and writes OUT
 Output and optimisation:
   -o, --output FILE      the result (required); never one of the inputs
   -f, --force            overwrite OUT (and snapshots) if they exist
-  --size N               long edge of the output in pixels (default ${STYLIZE_DEFAULTS.size})
+  --size N               long edge of the output in pixels (default ${STYLIZE_DEFAULTS.size}); above 1024,
+                         coarse to fine by default: 512, 1024, ... up to N, each finer
+                         scale with 5x fewer iterations (--size 4096: 300,60,12,5)
   --iterations N[,N...]  loss evaluations (default ${STYLIZE_DEFAULTS.iterations}); with --scales, per scale
   --scales S,S,...       coarse-to-fine: optimise at these long edges in turn, each from
                          the previous result upsampled; the last is the output size
-                         (e.g. --scales 256,512 --iterations 200,100)
+                         (e.g. --scales 256,512 --iterations 200,100; --scales N for one scale)
   --init WHAT            noise, content, style, or an image FILE (default ${STYLIZE_DEFAULTS.init})
   --seed N               seed of the noise for --init noise (default ${STYLIZE_DEFAULTS.seed})
   --optimizer NAME       lbfgs or adam (default ${STYLIZE_DEFAULTS.optimizer})
@@ -65,6 +68,7 @@ Examples:
   stylegram photo.jpg starry_night.jpg -o out.png
   stylegram photo.jpg scream.jpg --size 768 --style-weight 1000 --original-colors -o out.jpg
   stylegram photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --save-every 100 --log run.jsonl -o out.png
+  stylegram photo.jpg starry_night.jpg --size 4096 -o print.png    (coarse to fine, in tiles)
 
 Ctrl-C (or SIGTERM, SIGHUP) stops early and saves the best image so far; a second one quits
 at once. If OUT cannot be written at the end (a full disk, say), the picture is kept in a
@@ -107,7 +111,11 @@ function describeStage(s: Stage): string {
     s.estimatedBytes === undefined
       ? ""
       : `, about ${formatBytes(s.estimatedBytes)} of memory (${formatBytes(s.availableBytes ?? 0)} available)`;
-  return `preparing ${s.width}x${s.height}${where}: style targets and the objective graph${memory}`;
+  const tiles =
+    s.tile === undefined
+      ? ""
+      : `, in tiles of ${s.tile} px (exact; each evaluation runs over every tile twice)`;
+  return `preparing ${s.width}x${s.height}${where}: style targets and the objective graph${tiles}${memory}`;
 }
 
 /**
@@ -256,6 +264,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
   const precision = oneOf("--precision", values.precision, PRECISIONS);
   const maxMemory = parseBytes("--max-memory", values["max-memory"]);
+  const tile = tileFromFlags(values);
   const objective = objectiveOptions(values);
   if (objective.styleLayers?.length === 0) {
     process.stderr.write(
@@ -296,6 +305,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
           ...(history === undefined ? {} : { historySize: history }),
           ...(lineSearch === undefined ? {} : { lineSearch }),
           ...(maxMemory === undefined ? {} : { maxMemory }),
+          ...(tile === undefined ? {} : { tile }),
           ...(device === undefined ? {} : { device }),
           ...(precision === undefined ? {} : { precision }),
           weights,
