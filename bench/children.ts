@@ -2,6 +2,8 @@
  * Measurement children of `npm run bench`, one process each so that every peak
  * RSS is that measurement's own:
  *   eval CONTENT STYLE N [PRECISION]  median of N evaluations of the objective (fp32 or int8)
+ *   eval-tiled CONTENT STYLE N TILE   N evaluations in tiles of TILE px (no warm-up: the first
+ *                                     tile warms the arena), with the set-up's seconds
  *   conv-peak                         best throughput of one large 3x3 Conv, float32 and int8
  *   stylize CONTENT STYLE N           N L-BFGS evaluations from the content image
  *   to-quality CONTENT STYLE TARGET SCALES ITERATIONS [fp32|mixed]
@@ -50,6 +52,34 @@ async function evaluation(content: string, style: string, evals: number, precisi
     times.push((performance.now() - t) / 1000);
   }
   print({ medianSeconds: median(times), peakRssMiB: peakRssMiB(), gflop: objective.flops / 1e9 });
+}
+
+async function tiledEvaluation(content: string, style: string, evals: number, tile: number) {
+  const weights = loadManifestWeights(WEIGHTS);
+  const c = await loadImage(content);
+  const started = performance.now();
+  const objective = await Objective.create({
+    weights,
+    content: c,
+    styles: [await loadImage(style)],
+    runtime: { device: RUNTIME_DEVICE },
+    tile,
+  });
+  const setupSeconds = (performance.now() - started) / 1000;
+  const x = toNetworkInput(c);
+  const times: number[] = [];
+  for (let i = 0; i < evals; i++) {
+    const t = performance.now();
+    await objective.evaluate(x);
+    times.push((performance.now() - t) / 1000);
+  }
+  print({
+    medianSeconds: median(times),
+    setupSeconds,
+    peakRssMiB: peakRssMiB(),
+    tiles: objective.tiling?.tiles ?? 1,
+    gflop: objective.flops / 1e9,
+  });
 }
 
 /**
@@ -164,6 +194,9 @@ async function toQuality(
 const [kind, ...a] = process.argv.slice(2);
 const list = (s: string | undefined) => (s ?? "").split(",").map(Number);
 switch (kind) {
+  case "eval-tiled":
+    await tiledEvaluation(a[0] as string, a[1] as string, Number(a[2]), Number(a[3]));
+    break;
   case "eval":
     await evaluation(a[0] as string, a[1] as string, Number(a[2]), (a[3] ?? "fp32") as Precision);
     break;

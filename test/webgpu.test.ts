@@ -144,6 +144,40 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
     });
   }
 
+  test("tiled on the GPU: the tile graphs run wholly there and agree with the untiled CPU evaluation", async () => {
+    const options: ObjectiveOptions = { contentLayers: ["relu2_2"], styleLayers: ["relu1_1", "relu3_1"] };
+    // Small, so that SwiftShader runs the few tiles quickly: 4 tiles of 16 px in crops of 48.
+    const c = await resizeImage(content, 64, 48);
+    const s = await resizeImage(style, 40, 36);
+    const x = toNetworkInput(await resizeImage(await loadImage(path.join(GOLDEN_DIR, "x.png")), 64, 48));
+    const results = [];
+    for (const [device, tile] of [
+      ["cpu", undefined],
+      ["webgpu", 16],
+    ] as const) {
+      const o = await Objective.create({
+        weights,
+        content: c,
+        styles: [s],
+        options,
+        runtime: { device },
+        ...(tile === undefined ? {} : { tile }),
+      });
+      try {
+        if (tile !== undefined) assert.ok((o.tiling?.tiles ?? 0) >= 4, `${o.tiling?.tiles} tiles`);
+        results.push(await o.evaluate(x));
+      } finally {
+        await o.release();
+      }
+    }
+    const [cpu, webgpu] = results as [
+      Awaited<ReturnType<Objective["evaluate"]>>,
+      Awaited<ReturnType<Objective["evaluate"]>>,
+    ];
+    assert.ok(relativeError(webgpu.total, cpu.total) < 1e-3, `total ${webgpu.total} vs ${cpu.total}`);
+    assertClose(webgpu.gradient, cpu.gradient, "gradient");
+  });
+
   test("a short stylization runs on WebGPU and lowers the loss", async () => {
     const seen: { total: number; device: string }[] = [];
     const r = await stylize({

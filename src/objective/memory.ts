@@ -1,6 +1,6 @@
 import os from "node:os";
 import { CONV_LAYERS, channelsOf, deepest, featureSize, RELU_LAYERS } from "../network/layers.js";
-import { ALIGN, cropSize, haloFor } from "./tiling.js";
+import { ALIGN, cropSize, haloFor, planTiles } from "./tiling.js";
 
 /**
  * Peak memory of the objective, from the sizes of the graph's tensors.
@@ -86,9 +86,10 @@ export function minAutoTile(layers: readonly string[]): number {
 }
 
 /**
- * The tile edge for a picture: undefined when it is evaluated whole (it fits in `budget` bytes), else
- * the largest tile (multiple of 16, fewest tiles, least halo) that fits; undefined `tile` in the
- * result when nothing fits.
+ * The tile edge for a picture: whole when it fits in the budget, else, of the tiles that fit, the one
+ * with the least work: the fewest crop pixels in all (a larger tile is not always better: 1264 px
+ * tiles cut a 2048 px picture into 2 x 2 crops of 1424 px, 1.9x the work of 1024 px tiles' 2 x 2
+ * crops of 1184 px), the larger tile on a tie. `tile` is undefined when no tile fits.
  */
 export function chooseTile(
   width: number,
@@ -98,14 +99,19 @@ export function chooseTile(
   budget: (graphBytes: number) => boolean,
 ): { tiled: boolean; tile?: number } {
   if (budget(objectiveBytes(width, height, layers))) return { tiled: false };
+  const halo = haloFor(layers);
+  let best: { tile: number; work: number } | undefined;
   for (
     let t = Math.floor((Math.max(width, height) - 1) / ALIGN) * ALIGN;
     t >= minAutoTile(layers);
     t -= ALIGN
   ) {
-    if (budget(tiledObjectiveBytes(width, height, layers, contentLayers, t))) return { tiled: true, tile: t };
+    if (!budget(tiledObjectiveBytes(width, height, layers, contentLayers, t))) continue;
+    const plan = planTiles(width, height, cropSize(t, halo, width, height), halo);
+    const work = plan.tiles.length * plan.cropWidth * plan.cropHeight;
+    if (!best || work < best.work) best = { tile: t, work };
   }
-  return { tiled: true };
+  return best ? { tiled: true, tile: best.tile } : { tiled: true };
 }
 
 /** Estimated peak bytes of the forward-only pass that computes a style image's targets. */
