@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
-import { before, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import sharp from "sharp";
 import type { Graph, Tensor } from "../src/graph/graph.js";
 import type { RgbImage } from "../src/image/image.js";
 import { toNetworkInput } from "../src/image/image.js";
@@ -12,6 +15,10 @@ import { featureSize } from "../src/network/layers.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { masksAtLayers, regionFeeds } from "../src/objective/masks.js";
 import { Objective } from "../src/objective/objective.js";
+import { computeTargets } from "../src/objective/targets.js";
+import type { Stage } from "../src/stylize/options.js";
+import { stylize } from "../src/stylize/stylize.js";
+import { looksLikeCleanError, runCli } from "./support/cli.js";
 import { checkGradient } from "./support/finite-differences.js";
 import { randomArray, rng } from "./support/random.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
@@ -202,4 +209,290 @@ describe("styles by region in the objective", shared, () => {
     assert.ok(right * 5 < swapped, `style term with the right masks ${right}, swapped ${swapped}`);
     assert.deepEqual(featureSize(h, w, "relu3_1"), [12, 16]);
   });
+});
+
+/** A mask as an image (white inside), as a user gives one. */
+function maskImage(m: Mask): RgbImage {
+  return {
+    width: m.width,
+    height: m.height,
+    data: Uint8Array.from({ length: 3 * m.width * m.height }, (_, i) =>
+      Math.round(255 * (m.data[Math.floor(i / 3)] as number)),
+    ),
+  };
+}
+
+/** Mean squared difference of two Gram matrices, as the style term measures it. */
+function gramDistance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += ((a[i] as number) - (b[i] as number)) ** 2;
+  return s / a.length;
+}
+
+describe("styles by region, from stylize()", shared, () => {
+  let weights: VggWeights;
+  before(() => {
+    weights = loadManifestWeights(WEIGHTS_DIR);
+  });
+  const relu31 = {
+    content: undefined,
+    styleBlend: [0.5, 0.5],
+    contentLayers: [],
+    styleLayers: ["relu3_1"],
+    pooling: "max" as const,
+    runtime: { threads: 2 },
+  };
+  /** Guided Grams at relu3_1 of images, each with its style mask (see computeTargets' regions). */
+  const grams = async (images: RgbImage[], styleMasks: (Mask | undefined)[] = []) =>
+    (
+      (await computeTargets({ ...relu31, weights, styles: images, regions: { styleMasks } })).regions ?? []
+    ).map((m) => m.get("relu3_1") as Float32Array);
+
+  test("two styles, complementary masks: each region's Gram matrices at relu3_1 are closer to its own style's than to the other's", async () => {
+    const size = 96;
+    const photo = await loadImage(content, { longEdge: size });
+    const { width: w, height: h } = photo;
+    // The sky (top 40%) from The Starry Night, the town and the river from The Scream.
+    const sky = maskOf(w, h, (_x, y) => (y < 0.4 * h ? 1 : 0));
+    const ground = maskOf(w, h, (_x, y) => (y < 0.4 * h ? 0 : 1));
+    const styles = [starry, scream];
+    const result = await stylize({
+      content,
+      styles,
+      masks: [maskImage(sky), maskImage(ground)],
+      size,
+      iterations: 25,
+      weights,
+      threads: 2,
+    });
+    const [tStarry, tScream] = await grams(
+      await Promise.all(styles.map((s) => loadImage(s, { longEdge: size }))),
+    );
+    const own = async (img: RgbImage) => {
+      const [gSky, gGround] = await grams([img, img], [sky, ground]);
+      return {
+        sky: {
+          starry: gramDistance(gSky as Float32Array, tStarry as Float32Array),
+          scream: gramDistance(gSky as Float32Array, tScream as Float32Array),
+        },
+        ground: {
+          starry: gramDistance(gGround as Float32Array, tStarry as Float32Array),
+          scream: gramDistance(gGround as Float32Array, tScream as Float32Array),
+        },
+      };
+    };
+    // Before: the photo's sky is closer to The Scream than to The Starry Night, so it is the transfer that turns it.
+    const before = await own(photo);
+    assert.ok(before.sky.scream < before.sky.starry, JSON.stringify(before));
+    // Measured: sky 8.2e3 (Starry Night) against 3.5e4 (Scream); ground 6.0e3 (Scream) against 3.8e4.
+    const after = await own(result.image);
+    assert.ok(after.sky.starry * 2 < after.sky.scream, `sky: ${JSON.stringify(after.sky)}`);
+    assert.ok(after.ground.scream * 2 < after.ground.starry, `ground: ${JSON.stringify(after.ground)}`);
+  });
+
+  test("a style mask takes the style from its part of the painting; an all-white one from all of it", async () => {
+    const [w, h] = [128, 96];
+    const painting = await loadImage(starry, { exact: { width: w, height: h } });
+    const top = maskOf(w, h, (_x, y) => (y < h / 2 ? 1 : 0));
+    const crop = (from: number): RgbImage => ({
+      width: w,
+      height: h / 2,
+      data: painting.data.slice(from * 3 * w, (from + h / 2) * 3 * w),
+    });
+    const [masked, whole, white] = await grams(
+      [painting, painting, painting],
+      [top, undefined, maskOf(w, h, () => 1)],
+    );
+    const [upper, lower] = await grams([crop(0), crop(h / 2)]);
+    assert.deepEqual(white, whole);
+    const toUpper = gramDistance(masked as Float32Array, upper as Float32Array);
+    const toLower = gramDistance(masked as Float32Array, lower as Float32Array);
+    // Measured: 3.5e3 from the upper half's, 2.3e4 from the lower half's (the whole painting's: 8.5e3 and 6.8e3).
+    assert.ok(
+      toUpper * 5 < toLower,
+      `masked Gram: ${toUpper} from the upper half's, ${toLower} from the lower half's`,
+    );
+  });
+
+  test("mask errors: an empty mask is refused, a mask of another size is resized with a notice, a wrong count is named", async () => {
+    const small = { content, styles: [starry], size: 64, iterations: 1, weights, threads: 2 };
+    await assert.rejects(
+      stylize({ ...small, masks: [maskImage(maskOf(32, 24, () => 0))] }),
+      /the mask is black everywhere, so it selects nothing: paint white where the style should apply/,
+    );
+    await assert.rejects(
+      stylize({ ...small, styleMasks: [maskImage(maskOf(32, 24, () => 0))] }),
+      /the style mask is black everywhere/,
+    );
+    await assert.rejects(
+      stylize({ ...small, styles: [starry, scream], masks: [maskImage(maskOf(32, 24, () => 1))] }),
+      /masks: 1 given for 2 style images: give one per style image, in the same order/,
+    );
+    await assert.rejects(stylize({ ...small, masks: "sky.png" as never }), /masks must be a list/);
+    const notices: string[] = [];
+    const onStage = (s: Stage) => {
+      if (s.stage === "notice") notices.push(s.message as string);
+    };
+    // Square, on a 4:3 photo, and white on the left 3 quarters only: stretched, and a quarter left without style.
+    const r = await stylize({
+      ...small,
+      masks: [maskImage(maskOf(40, 40, (x) => (x < 30 ? 1 : 0)))],
+      onStage,
+    });
+    assert.deepEqual([r.image.width, r.image.height], [64, 48]);
+    assert.equal(notices.length, 2, notices.join("\n"));
+    assert.match(
+      notices[0] as string,
+      /the mask is 40x40 but the photo is 1024x768: it is stretched to the photo's shape/,
+    );
+    assert.match(notices[1] as string, /leaves 25% of the photo black: there the picture gets no style/);
+    const overlap: string[] = [];
+    await stylize({
+      ...small,
+      styles: [starry, scream],
+      masks: [maskImage(maskOf(64, 48, () => 1)), maskImage(maskOf(64, 48, (x) => (x < 16 ? 1 : 0)))],
+      onStage: (s) => void (s.stage === "notice" && overlap.push(s.message as string)),
+    });
+    assert.ok(
+      overlap.some((n) =>
+        /the masks overlap on 25% of the photo: there each of those styles applies/.test(n),
+      ),
+      overlap.join("\n"),
+    );
+  });
+
+  test("masks with several scales and with int8 arithmetic", async () => {
+    const masks = [
+      maskImage(maskOf(64, 48, (_x, y) => (y < 20 ? 1 : 0))),
+      maskImage(maskOf(64, 48, (_x, y) => (y < 20 ? 0 : 1))),
+    ];
+    const seen: { scale: number; width: number; precision: string; total: number }[] = [];
+    const r = await stylize({
+      content,
+      styles: [starry, scream],
+      masks,
+      weights,
+      threads: 2,
+      scales: [48, 64],
+      iterations: [3, 6],
+      precision: "mixed",
+      colors: "histogram",
+      onProgress: (p) =>
+        void seen.push({ scale: p.scale, width: p.width, precision: p.precision, total: p.total }),
+    });
+    assert.deepEqual([r.image.width, r.image.height], [64, 48]);
+    assert.deepEqual(
+      seen.map((p) => p.width),
+      [48, 48, 48, 64, 64, 64, 64, 64, 64],
+    );
+    assert.ok(
+      seen.some((p) => p.precision === "int8"),
+      "some evaluations ran in int8",
+    );
+    assert.ok(r.loss.total < (seen[0]?.total as number), `loss ${seen[0]?.total} -> ${r.loss.total}`);
+  });
+});
+
+describe("stylegram --colors, --mask, --style-mask", () => {
+  let tmp: string;
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-masks-"));
+    const write = (name: string, m: Mask) =>
+      sharp(Buffer.from(maskImage(m).data), { raw: { width: m.width, height: m.height, channels: 3 } })
+        .png()
+        .toFile(path.join(tmp, name));
+    await write(
+      "sky.png",
+      maskOf(100, 75, (_x, y) => (y < 30 ? 1 : 0)),
+    );
+    await write(
+      "ground.png",
+      maskOf(100, 75, (_x, y) => (y < 30 ? 0 : 1)),
+    );
+    await write(
+      "black.png",
+      maskOf(20, 20, () => 0),
+    );
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const file = (name: string) => path.join(tmp, name);
+
+  test("--help explains --colors, --mask and --style-mask", () => {
+    const r = runCli(["--help"]);
+    assert.equal(r.code, 0);
+    for (const words of [
+      "--colors WHOSE",
+      "histogram",
+      "luminance",
+      "--original-colors",
+      "--mask FILE",
+      "--style-mask FILE|none",
+    ])
+      assert.ok(r.stdout.includes(words), `--help lacks ${words}`);
+  });
+
+  test("bad uses are clean errors that name the fix", () => {
+    const base = [content, starry, "-o", file("out.png")];
+    const cases: [string[], RegExp][] = [
+      [["--colors", "sepia"], /--colors must be one of style, luminance, histogram; got "sepia"/],
+      [
+        ["--colors", "histogram", "--original-colors"],
+        /--original-colors is --colors luminance; it cannot go with --colors histogram/,
+      ],
+      [
+        ["--mask", file("sky.png"), "--mask", file("ground.png")],
+        /2 --mask for 1 style image: give --mask once per style image/,
+      ],
+      [["--mask", file("nowhere.png")], /nowhere.png does not exist/],
+      [["--style-mask", "none", "--style-mask", "none"], /2 --style-mask for 1 style image/],
+      [["--mask", file("black.png"), "--weights", WEIGHTS_DIR], /black.png\) is black everywhere/],
+    ];
+    for (const [args, message] of cases) {
+      const r = runCli([...base, ...args]);
+      assert.ok(looksLikeCleanError(r), `${args.join(" ")}: exit ${r.code}, ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+  });
+
+  test(
+    "a run with two masks, a style mask and --colors histogram writes the picture and says the masks were resized",
+    shared,
+    async () => {
+      const out = file("regions.png");
+      const r = runCli([
+        content,
+        starry,
+        scream,
+        "--mask",
+        file("sky.png"),
+        "--mask",
+        file("ground.png"),
+        "--style-mask",
+        "none",
+        "--style-mask",
+        file("ground.png"),
+        "--colors",
+        "histogram",
+        "--size",
+        "64",
+        "--iterations",
+        "4",
+        "--weights",
+        WEIGHTS_DIR,
+        "-o",
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /note: mask 1 \(.*sky.png\) is 100x75 but the photo is 1024x768: it is resized to fit/,
+      );
+      assert.match(
+        r.stderr,
+        /note: style mask 2 \(.*ground.png\) is 100x75 but its style image is 1200x1528: it is stretched/,
+      );
+      const meta = await sharp(out).metadata();
+      assert.deepEqual([meta.width, meta.height], [64, 48]);
+    },
+  );
 });

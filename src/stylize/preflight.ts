@@ -2,6 +2,7 @@ import type { ImageSource } from "../api/inputs.js";
 import { StylegramError, UsageError } from "../errors.js";
 import { imageFileSize } from "../image/io.js";
 import { deepest } from "../network/layers.js";
+import { regionBytes } from "../objective/masks.js";
 import {
   availableMemory,
   formatBytes,
@@ -63,6 +64,8 @@ export interface PreflightInput {
   hdf5Weights?: boolean;
   /** The run uses the int8 path (precision int8 or mixed), which needs more memory. */
   int8?: boolean;
+  /** Styles by region: the number of regions, whose masked features the graph keeps too. */
+  regions?: number;
 }
 
 /**
@@ -81,7 +84,8 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     const c = fitLongEdge(contentSize, longEdge);
     const styleEdge = Math.max(1, Math.round(longEdge * input.styleScale));
     const graph = Math.max(
-      objectiveBytes(c.width, c.height, allLayers, input.int8 === true),
+      objectiveBytes(c.width, c.height, allLayers, input.int8 === true) +
+        regionBytes(c.width, c.height, o.styleLayers, input.regions ?? 0),
       ...styleSizes.map((s) => {
         const f = fitLongEdge(s, styleEdge);
         return targetBytes(f.width, f.height, o.styleLayers);
