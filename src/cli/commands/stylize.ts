@@ -52,6 +52,14 @@ Output and optimisation:
                          float32, so the picture is float32's optimum. CPU only.
   --style-scale N        style images at N x the output size (default ${STYLIZE_DEFAULTS.styleScale});
                          smaller values copy smaller strokes
+  --print-every N        without a terminal, print progress every N iterations (default 10)
+  --save-every N         also save the image every N iterations, as OUT_0100.png etc.
+  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds,
+                         device, precision}
+  --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
+                         a run that would not fit stops at once and names the largest --size that does
+
+Colour and regions (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer"):
   --colors WHOSE         whose colours the picture has (default style):
                            style      the painting's, as in the classic transfer
                            histogram  the photo's: the painting is first recoloured to the photo's
@@ -66,12 +74,7 @@ Output and optimisation:
                          With masks, --style-blend weighs the regions' styles.
   --style-mask FILE|none once per style image: take its style only where this mask over the style
                          image is white (none: the whole image)
-  --print-every N        without a terminal, print progress every N iterations (default 10)
-  --save-every N         also save the image every N iterations, as OUT_0100.png etc.
-  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds,
-                         device, precision}
-  --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
-                         a run that would not fit stops at once and names the largest --size that does
+
 ${OBJECTIVE_HELP}
 
 Examples:
