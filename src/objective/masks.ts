@@ -24,6 +24,8 @@ import { channelsOf, featureSize, poolsBefore } from "../network/layers.js";
  *   a per-position input, sliced like the picture when the objective is evaluated by tiles.
  * - `style_mask_scale_<layer>_<r>`: float32 [] (a scalar), 1 / (C * sum of the mask's squares at the
  *   layer): the guided Gram's normaliser, a property of the whole mask (never of a tile).
+ * - `style_mask_share_<layer>_<r>`: float32 [] (a scalar), sum of the mask / (h * w) at the layer: the
+ *   region's share of the picture, which weighs its style term (see guidedStyleLoss); whole-mask too.
  * - `style_target_<layer>_<r>`: float32 [C, C], region r's target Gram matrix (from style image r).
  *
  * r counts from 0 in the order of the style images.
@@ -31,6 +33,7 @@ import { channelsOf, featureSize, poolsBefore } from "../network/layers.js";
 
 export const regionMaskInput = (layer: string, r: number) => `style_mask_${layer}_${r}`;
 export const regionScaleInput = (layer: string, r: number) => `style_mask_scale_${layer}_${r}`;
+export const regionShareInput = (layer: string, r: number) => `style_mask_share_${layer}_${r}`;
 export const regionTargetInput = (layer: string, r: number) => `style_target_${layer}_${r}`;
 
 /** A mask averaged down to the feature size of each of `layers` (masks by layer name). */
@@ -82,7 +85,7 @@ export function guidedScale(layer: string, mask: Float32Array, what: string): nu
 
 export type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
 
-/** The masks and normalisers the objective graph reads for each region (see the names above). */
+/** The masks, normalisers and shares the objective graph reads for each region (see the names above). */
 export function regionFeeds(masks: readonly Mask[], styleLayers: readonly string[]): Feeds {
   const feeds: Feeds = {};
   masks.forEach((mask, r) => {
@@ -95,6 +98,9 @@ export function regionFeeds(masks: readonly Mask[], styleLayers: readonly string
         data: Float32Array.of(guidedScale(l, m, `mask ${r + 1}`)),
         dims: [],
       };
+      let sum = 0;
+      for (let i = 0; i < m.length; i++) sum += m[i] as number;
+      feeds[regionShareInput(l, r)] = { data: Float32Array.of(sum / (h * w)), dims: [] };
     }
   });
   return feeds;
@@ -136,7 +142,7 @@ export function regionTargetFeeds(targets: readonly Map<string, Float32Array>[])
 }
 
 /**
- * The regions of one style layer in the objective graph: each region's mask, normaliser and target
+ * The regions of one style layer in the objective graph: each region's mask, normaliser, share and target
  * as graph inputs, or as constants where `constants` has them (the WebGPU graph keeps its data on the GPU).
  */
 export function regionInputs(
@@ -155,6 +161,7 @@ export function regionInputs(
   return weights.map((weight, r) => ({
     mask: fed(regionMaskInput(layer, r), [1, 1, h, w]),
     scale: fed(regionScaleInput(layer, r), []),
+    share: fed(regionShareInput(layer, r), []),
     target: fed(regionTargetInput(layer, r), [c, c]),
     weight,
   }));
