@@ -101,6 +101,24 @@ describe("guided Gram matrices", () => {
     assert.ok(!isEmptyMask(maskOf(3, 3, (x, y) => (x === 2 && y === 2 ? 0.01 : 0))));
   });
 
+  test("each region is fed its mask, its normaliser 1 / (C sum m^2) and its share of the layer", () => {
+    const quarter = maskOf(8, 8, (x) => (x < 2 ? 1 : 0));
+    const feeds = regionFeeds([quarter], ["relu1_1", "relu2_1"]);
+    assert.deepEqual(Object.keys(feeds).sort(), [
+      "style_mask_relu1_1_0",
+      "style_mask_relu2_1_0",
+      "style_mask_scale_relu1_1_0",
+      "style_mask_scale_relu2_1_0",
+      "style_mask_share_relu1_1_0",
+      "style_mask_share_relu2_1_0",
+    ]);
+    assert.deepEqual(feeds.style_mask_relu2_1_0?.dims, [1, 1, 4, 4]);
+    assert.equal(feeds.style_mask_scale_relu1_1_0?.data[0], Math.fround(1 / (64 * 16)));
+    assert.equal(feeds.style_mask_scale_relu2_1_0?.data[0], Math.fround(1 / (128 * 4)));
+    assert.equal(feeds.style_mask_share_relu1_1_0?.data[0], 0.25);
+    assert.equal(feeds.style_mask_share_relu2_1_0?.data[0], 0.25);
+  });
+
   test("a region that the poolings drop is refused with the fix", () => {
     // White only in the last row of an odd height: relu2_1's pooling drops it.
     const m = maskOf(8, 9, (_x, y) => (y === 8 ? 1 : 0));
