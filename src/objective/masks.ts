@@ -129,6 +129,39 @@ export function regionBytes(
   return REGION_FACTOR * regions * bytes;
 }
 
+/**
+ * The content-side masks of styles by region, checked against the images, or undefined without
+ * regions. Style masks alone make one white mask per style: each style everywhere, from its part.
+ */
+export function regionMasks(init: {
+  content: { width: number; height: number };
+  styles: readonly unknown[];
+  masks?: readonly Mask[] | undefined;
+  styleMasks?: readonly (Mask | undefined)[] | undefined;
+}): readonly Mask[] | undefined {
+  const { masks, styleMasks, styles, content } = init;
+  if (masks === undefined && !styleMasks?.some((m) => m !== undefined)) return undefined;
+  const count = (what: string, n: number) => {
+    if (n !== styles.length)
+      throw new UsageError(
+        `${n} ${what} for ${styles.length} style image${styles.length === 1 ? "" : "s"}: give one per style image, in the same order`,
+      );
+  };
+  if (styleMasks !== undefined) count("style masks", styleMasks.length);
+  if (masks === undefined) {
+    const white = new Float32Array(content.width * content.height).fill(1);
+    return styles.map(() => ({ width: content.width, height: content.height, data: white }));
+  }
+  count("masks", masks.length);
+  masks.forEach((m, i) => {
+    if (m.width !== content.width || m.height !== content.height)
+      throw new UsageError(
+        `mask ${i + 1} is ${m.width}x${m.height} but the content image is ${content.width}x${content.height}: resize it to the content image (stylize() does)`,
+      );
+  });
+  return masks;
+}
+
 /** Region r's target Gram matrices as the graph's inputs (see the names above). */
 export function regionTargetFeeds(targets: readonly Map<string, Float32Array>[]): Feeds {
   const feeds: Feeds = {};

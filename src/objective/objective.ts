@@ -13,7 +13,7 @@ import type { VggWeights } from "../network/weights.js";
 import { type QuantizedGraph, quantizeInt8, withObservers } from "../quantize/int8.js";
 import { DelayedScales } from "../quantize/scales.js";
 import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
-import { type Feeds, regionFeeds, regionInputs, regionTargetFeeds } from "./masks.js";
+import { type Feeds, regionFeeds, regionInputs, regionMasks, regionTargetFeeds } from "./masks.js";
 import { type ObjectiveOptions, type ResolvedObjective, resolveObjective } from "./options.js";
 import { checkImageSize } from "./size.js";
 import { computeTargets, type Targets } from "./targets.js";
@@ -300,34 +300,6 @@ export class Objective {
     this.compiled = undefined;
     this.running = undefined;
   }
-}
-
-/**
- * The content-side masks of styles by region, checked against the images, or undefined without
- * regions. Style masks alone make one white mask per style: each style everywhere, from its part.
- */
-function regionMasks(init: ObjectiveInit): readonly Mask[] | undefined {
-  const { masks, styleMasks, styles, content } = init;
-  if (masks === undefined && !styleMasks?.some((m) => m !== undefined)) return undefined;
-  const count = (what: string, n: number) => {
-    if (n !== styles.length)
-      throw new UsageError(
-        `${n} ${what} for ${styles.length} style image${styles.length === 1 ? "" : "s"}: give one per style image, in the same order`,
-      );
-  };
-  if (styleMasks !== undefined) count("style masks", styleMasks.length);
-  if (masks === undefined) {
-    const white = new Float32Array(content.width * content.height).fill(1);
-    return styles.map(() => ({ width: content.width, height: content.height, data: white }));
-  }
-  count("masks", masks.length);
-  masks.forEach((m, i) => {
-    if (m.width !== content.width || m.height !== content.height)
-      throw new UsageError(
-        `mask ${i + 1} is ${m.width}x${m.height} but the content image is ${content.width}x${content.height}: resize it to the content image (stylize() does)`,
-      );
-  });
-  return masks;
 }
 
 function int8OnGpuError(): UsageError {
