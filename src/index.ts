@@ -2,7 +2,7 @@ export type { ImageSource } from "./api/inputs.js";
 export { computeLoss, type LossRequest } from "./api/loss.js";
 export { DEFAULTS } from "./defaults.js";
 export { StylegramError, UsageError } from "./errors.js";
-export { keepOriginalColors } from "./image/colors.js";
+export { keepOriginalColors, matchColorHistogram } from "./image/colors.js";
 export { fromNetworkInput, MEAN_RGB, type RgbImage, toNetworkInput } from "./image/image.js";
 export {
   encodeImage,
@@ -12,6 +12,7 @@ export {
   resizeImage,
   saveImage,
 } from "./image/io.js";
+export { loadMask, type Mask } from "./image/masks.js";
 export { cacheDir } from "./models/cache.js";
 export { MODELS, type ModelSpec } from "./models/registry.js";
 export { fetchModel, resolveWeightsFor, type WeightsRequest } from "./models/resolve.js";
@@ -34,6 +35,8 @@ export { adam } from "./optim/adam.js";
 export { lbfgs } from "./optim/lbfgs.js";
 export type { Differentiable, MinimizeResult } from "./optim/types.js";
 export {
+  COLORS,
+  type Colors,
   type Init,
   PRECISIONS,
   type PrecisionRequest,

@@ -178,6 +178,40 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
     assertClose(webgpu.gradient, cpu.gradient, "gradient");
   });
 
+  test("styles by region (masks, normalisers and targets as constants) agree with the CPU at 50x38", async () => {
+    const c = await resizeImage(content, 50, 38);
+    const styles = [await resizeImage(style, 40, 36), c];
+    const x = toNetworkInput(await resizeImage(await loadImage(path.join(GOLDEN_DIR, "x.png")), 50, 38));
+    const half = (w: number, h: number, top: boolean) => ({
+      width: w,
+      height: h,
+      data: Float32Array.from({ length: w * h }, (_, p) => (p < (w * h) / 2 === top ? 1 : 0)),
+    });
+    const results = [];
+    for (const device of ["cpu", "webgpu"] as const) {
+      const o = await Objective.create({
+        weights,
+        content: c,
+        styles,
+        masks: [half(50, 38, true), half(50, 38, false)],
+        styleMasks: [half(40, 36, false), undefined],
+        options: { contentLayers: ["relu2_2"], styleLayers: ["relu1_1", "relu3_1"] },
+        runtime: { device },
+      });
+      try {
+        results.push(await o.evaluate(x));
+      } finally {
+        await o.release();
+      }
+    }
+    const [cpu, webgpu] = results as [
+      Awaited<ReturnType<Objective["evaluate"]>>,
+      Awaited<ReturnType<Objective["evaluate"]>>,
+    ];
+    assert.ok(relativeError(webgpu.total, cpu.total) < 1e-3, `total ${webgpu.total} vs ${cpu.total}`);
+    assertClose(webgpu.gradient, cpu.gradient, "gradient");
+  });
+
   test("a short stylization runs on WebGPU and lowers the loss", async () => {
     const seen: { total: number; device: string }[] = [];
     const r = await stylize({

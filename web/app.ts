@@ -39,7 +39,17 @@ const FIELDS: Field[] = [
     hint: "style weight",
   },
   { key: "iterations", label: "Iterations", kind: "range", min: 20, max: 1000, step: 10 },
-  { key: "originalColors", label: "Keep the photo's colours", kind: "check" },
+  {
+    key: "colors",
+    label: "Colours",
+    kind: "select",
+    format: (v) =>
+      ({
+        style: "the painting's",
+        histogram: "the photo's (histogram)",
+        luminance: "the photo's (luminance)",
+      })[String(v)] ?? String(v),
+  },
   { key: "device", label: "Device", kind: "select" },
   { key: "precision", label: "Precision (CPU)", kind: "select" },
 ];

@@ -10,6 +10,8 @@ export interface LoadOptions {
   longEdge?: number;
   /** Resize to exactly this size, ignoring the aspect ratio (for benchmarks and tests). */
   exact?: { width: number; height: number };
+  /** What transparent pixels are flattened onto (default white; masks use black: transparent is outside). */
+  background?: string;
 }
 
 /** What sharp decodes here (its libvips build has these loaders). */
@@ -118,7 +120,7 @@ export async function loadImage(file: string, options: LoadOptions = {}): Promis
   try {
     let pipeline = sharp(bytes, { failOn: "error", limitInputPixels: MAX_INPUT_PIXELS })
       .rotate()
-      .flatten({ background: "#ffffff" })
+      .flatten({ background: options.background ?? "#ffffff" })
       .toColourspace("srgb");
     if (options.exact !== undefined) {
       pipeline = pipeline.resize(options.exact.width, options.exact.height, {

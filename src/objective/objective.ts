@@ -2,7 +2,9 @@ import { gradient } from "../autodiff/backward.js";
 import { StylegramError, UsageError } from "../errors.js";
 import { Graph, type Tensor } from "../graph/graph.js";
 import type { RgbImage } from "../image/image.js";
+import type { Mask } from "../image/masks.js";
 import { contentLoss } from "../losses/content.js";
+import { guidedStyleLoss } from "../losses/guided.js";
 import { styleLoss } from "../losses/style.js";
 import { tvLoss } from "../losses/tv.js";
 import { channelsOf, deepest, featureSize } from "../network/layers.js";
@@ -11,6 +13,7 @@ import type { VggWeights } from "../network/weights.js";
 import { type QuantizedGraph, quantizeInt8, withObservers } from "../quantize/int8.js";
 import { DelayedScales } from "../quantize/scales.js";
 import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
+import { type Feeds, regionFeeds, regionInputs, regionMasks, regionTargetFeeds } from "./masks.js";
 import { type ObjectiveOptions, type ResolvedObjective, resolveObjective } from "./options.js";
 import { checkImageSize } from "./size.js";
 import { computeTargets, type Targets } from "./targets.js";
@@ -46,6 +49,17 @@ export interface ObjectiveInit {
    * A picture no larger than the tile is evaluated whole. Float32 only.
    */
   tile?: number;
+  /**
+   * Styles by region: one mask per style image, each of the content image's size. Style image r is
+   * matched where mask r is white, by guided Gram matrices (src/losses/guided.ts), each region to its
+   * own style image instead of a blend; `styleBlend` then weighs the regions' terms (equal: 1 each).
+   */
+  masks?: readonly Mask[];
+  /**
+   * Per style image, the part of it its style is taken from (a mask of the style image's size), or
+   * undefined for all of it. Without `masks` each style then applies to the whole picture.
+   */
+  styleMasks?: readonly (Mask | undefined)[];
 }
 
 /**
@@ -63,8 +77,6 @@ const CALIBRATION_EVALUATIONS = 2;
  */
 export type Precision = "fp32" | "int8";
 
-type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
-
 /** How the graph is built for a device: the same objective, with what that device's kernels can run. */
 interface BuildFor {
   /** MaxPool's Indices output for the gradient (the CPU's fast path; WebGPU has none). */
@@ -74,6 +86,11 @@ interface BuildFor {
    * stay in its memory, and only x goes in and the terms and gradient come out.
    */
   targets?: Targets;
+  /**
+   * Styles by region (src/objective/masks.ts has the inputs' names): the weight of each region's term,
+   * and on a GPU the masks, normalisers and targets as constants.
+   */
+  regions?: { weights: readonly number[]; constants?: Feeds };
 }
 
 /** The objective graph: VGG19 on x, every loss term, the weighted total and its gradient. */
@@ -114,12 +131,15 @@ function buildObjectiveGraph(
   });
   o.styleLayers.forEach((l, i) => {
     const c = channelsOf(l);
-    const t = target(`style_target_${l}`, build.targets?.style.get(l), [c, c]);
-    term(
-      styleLoss(g, acts.get(l) as Tensor, t),
-      `style_${l}`,
-      o.styleWeight * (o.styleLayerWeights[i] as number),
-    );
+    const features = acts.get(l) as Tensor;
+    const loss = build.regions
+      ? guidedStyleLoss(
+          g,
+          features,
+          regionInputs(g, l, { width, height }, build.regions.weights, build.regions.constants),
+        )
+      : styleLoss(g, features, target(`style_target_${l}`, build.targets?.style.get(l), [c, c]));
+    term(loss, `style_${l}`, o.styleWeight * (o.styleLayerWeights[i] as number));
   });
   term(tvLoss(g, x), "tv", o.tvWeight);
   let total = weighted[0] as Tensor;
@@ -174,9 +194,11 @@ export class Objective {
     const gpu = init.runtime?.device === "webgpu";
     const precision = init.precision ?? "fp32";
     if (gpu && precision !== "fp32") throw int8OnGpuError();
+    const masks = regionMasks(init);
     const tile = init.tile === undefined ? undefined : checkTileEdge(init.tile);
     if (tile !== undefined && (width > tile || height > tile)) {
       if (precision !== "fp32") throw int8TiledError();
+      if (masks || init.styleMasks?.some((m) => m !== undefined)) throw masksTiledError();
       const tiled = await TiledEvaluator.create({
         weights: init.weights,
         o,
@@ -197,10 +219,23 @@ export class Objective {
       styleLayers: o.styleLayers,
       pooling: o.pooling,
       ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
+      ...(masks ? { regions: { styleMasks: init.styleMasks ?? [] } } : {}),
     });
+    // Styles by region: the masks at each style layer, their normalisers and each region's targets.
+    const regionData: Feeds = masks
+      ? { ...regionFeeds(masks, o.styleLayers), ...regionTargetFeeds(targets.regions ?? []) }
+      : {};
     const g = buildObjectiveGraph(init.weights, width, height, o, {
       poolIndices: !gpu,
       ...(gpu ? { targets } : {}),
+      ...(masks
+        ? {
+            regions: {
+              weights: o.styleBlend.map((b) => b * masks.length),
+              ...(gpu ? { constants: regionData } : {}),
+            },
+          }
+        : {}),
     });
     // On the CPU the targets are fed as inputs, which costs nothing there and keeps the graph small.
     const feeds: Feeds = {};
@@ -211,6 +246,7 @@ export class Objective {
       }
       for (const [l, data] of targets.style)
         feeds[`style_target_${l}`] = { data, dims: [channelsOf(l), channelsOf(l)] };
+      Object.assign(feeds, regionData);
     }
     const objective = new Objective(width, height, o, g, init.runtime, feeds, precision, countFlops(g));
     await objective.prepare();
@@ -305,6 +341,12 @@ export class Objective {
     this.compiled = undefined;
     this.running = undefined;
   }
+}
+
+function masksTiledError(): UsageError {
+  return new UsageError(
+    "styles by region (--mask, --style-mask) do not run tiled yet (pictures larger than the tile, or than memory allows whole): use a smaller --size, or more --max-memory",
+  );
 }
 
 function int8TiledError(): UsageError {

@@ -2,7 +2,7 @@ import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { DEFAULTS } from "../defaults.js";
 import { DEVICE_REQUESTS } from "../runtime/device.js";
-import { PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
+import { COLORS, PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
 import { closest, describeValue } from "../validate.js";
 import { HttpError } from "./http-error.js";
 
@@ -43,6 +43,8 @@ export const JOB_OPTIONS = Type.Partial(
     learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 1e6 }),
     historySize: Type.Integer({ minimum: 1, maximum: 1000, default: STYLIZE_DEFAULTS.historySize }),
     lineSearch: literals(["none", "strong-wolfe"] as const, { default: STYLIZE_DEFAULTS.lineSearch }),
+    colors: literals(COLORS, { default: "style" }),
+    // The same as colors "luminance", for clients written before colors existed.
     originalColors: Type.Boolean({ default: false }),
     contentWeight: weight(DEFAULTS.contentWeight),
     styleWeight: weight(DEFAULTS.styleWeight),

@@ -33,6 +33,13 @@ export const STYLIZE_DEFAULTS = {
 
 export type Init = "noise" | "content" | "style" | { image: ImageSource };
 
+/**
+ * Whose colours the picture has: "style" the painting's (the classic transfer), "luminance" the photo's,
+ * only the luminance being stylized, "histogram" the photo's, by recolouring the painting first.
+ */
+export const COLORS = ["style", "luminance", "histogram"] as const;
+export type Colors = (typeof COLORS)[number];
+
 export const PRECISIONS = ["fp32", "int8", "mixed"] as const;
 export type PrecisionRequest = (typeof PRECISIONS)[number];
 
@@ -64,7 +71,10 @@ export interface Progress {
 
 /** A step of the set-up before the first iteration, so that no run sits silent. */
 export interface Stage {
-  stage: "weights" | "device" | "objective";
+  /** "notice": something the user should know about the inputs (a mask resized, a part of the photo without style). */
+  stage: "weights" | "device" | "objective" | "notice";
+  /** For "notice": what to tell the user, as a sentence. */
+  message?: string;
   /** For "device": where the run computes, and why (auto's choice, or "asked for"). */
   device?: Device;
   /** For "device": the arithmetic of the run. */
@@ -108,8 +118,29 @@ export interface StylizeOptions extends ObjectiveOptions {
   historySize?: number;
   /** L-BFGS line search (default none). */
   lineSearch?: "none" | "strong-wolfe";
-  /** Keep the content's colours: only the luminance is stylized. */
+  /**
+   * Whose colours the picture has (default "style", the painting's). "luminance": the photo's colours
+   * with the stylized luminance (the stylized picture's luminance with the photo's chroma; works best
+   * when the photo's and the painting's luminance histograms are alike). "histogram": the painting is
+   * recoloured first so that its mean colour and colour covariance are the photo's (Gatys et al.'s
+   * colour histogram matching), so the picture keeps the photo's colours and takes the painting's strokes.
+   */
+  colors?: Colors;
+  /** Keep the content's colours: the same as colors "luminance" (kept for compatibility). */
   originalColors?: boolean;
+  /**
+   * Styles by region: one mask per style image (a file or an image; white where that style applies,
+   * black elsewhere, grey in part), drawn over the photo and resized to it. Each style is matched
+   * where its mask is (guided Gram matrices), instead of all of them blended everywhere. Where no mask
+   * is white the picture keeps the photo's content with no style; where masks overlap, each of their
+   * styles applies. With masks, `styleBlend` weighs the regions' style terms (equal by default).
+   */
+  masks?: readonly ImageSource[];
+  /**
+   * Per style image, the part of it to take the style from (a mask over the style image, white where
+   * to take it), or null for the whole image.
+   */
+  styleMasks?: readonly (ImageSource | null)[];
   /** Weights folder, loaded weights, or undefined for $STYLEGRAM_WEIGHTS. */
   weights?: string | VggWeights;
   threads?: number;
@@ -162,7 +193,10 @@ const STYLIZE_KEYS = [
   "learningRate",
   "historySize",
   "lineSearch",
+  "colors",
   "originalColors",
+  "masks",
+  "styleMasks",
   "weights",
   "threads",
   "device",
@@ -213,7 +247,27 @@ export function validateStylizeOptions(o: StylizeOptions): void {
   opt(o.learningRate, (v) => finiteNumber("learningRate", v, { above: 0 }));
   opt(o.historySize, (v) => wholeNumber("historySize", v, 1));
   opt(o.lineSearch, (v) => oneOfValues("lineSearch", v, ["none", "strong-wolfe"] as const));
+  opt(o.colors, (v) => oneOfValues("colors", v, COLORS));
   opt(o.originalColors, (v) => booleanValue("originalColors", v));
+  if (o.originalColors === true && o.colors !== undefined && o.colors !== "luminance") {
+    throw new UsageError(
+      `originalColors is colors "luminance", but colors is "${o.colors}": give only one of them`,
+    );
+  }
+  const onePerStyle = (name: string, v: readonly unknown[]) => {
+    if (v.length !== o.styles.length)
+      throw new UsageError(
+        `${name}: ${v.length} given for ${o.styles.length} style image${o.styles.length === 1 ? "" : "s"}: give one per style image, in the same order`,
+      );
+  };
+  opt(o.masks, (v) => {
+    listOf("masks", v, imageValue);
+    onePerStyle("masks", v);
+  });
+  opt(o.styleMasks, (v) => {
+    listOf("styleMasks", v, (n, x) => (x === null ? undefined : imageValue(n, x)));
+    onePerStyle("styleMasks", v);
+  });
   opt(o.weights, (v) => {
     if (typeof v === "string") nonEmptyString("weights", v);
     else if (typeof v !== "object" || v === null || Array.isArray(v)) {

@@ -2,6 +2,7 @@ import type { ImageSource } from "../api/inputs.js";
 import { StylegramError, UsageError } from "../errors.js";
 import { imageFileSize } from "../image/io.js";
 import { deepest } from "../network/layers.js";
+import { regionBytes } from "../objective/masks.js";
 import {
   availableMemory,
   chooseTile,
@@ -72,6 +73,8 @@ export interface PreflightInput {
   iterations?: readonly number[];
   /** Tile edge asked for (--tile); undefined: tiles only where the picture would not fit whole. */
   tile?: number;
+  /** Styles by region: the number of regions, whose masked features the graph keeps too. */
+  regions?: number;
 }
 
 /**
@@ -112,7 +115,12 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
   /** Whole or tiled, and the graph's bytes: tiled only when asked for or when whole does not fit. */
   const layout = (longEdge: number): { tile?: number; graph: number } => {
     const { c, styles, extra, pair } = around(longEdge);
-    const whole = () => Math.max(objectiveBytes(c.width, c.height, allLayers, input.int8 === true), styles);
+    const whole = () =>
+      Math.max(
+        objectiveBytes(c.width, c.height, allLayers, input.int8 === true) +
+          regionBytes(c.width, c.height, o.styleLayers, input.regions ?? 0),
+        styles,
+      );
     if (input.tile !== undefined) {
       if (Math.max(c.width, c.height) <= input.tile) return { graph: whole() };
       return {
@@ -122,8 +130,8 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     }
     // Tiled, the style images are cut into the same tiles: their cost is in the tiled estimate.
     const fits = (graph: number) => graph + extra + fewestPairs(longEdge) * pair <= available;
-    // int8 does not run tiled: a picture too large for it is refused, naming float32 as the fix.
-    if (fits(whole()) || input.int8) return { graph: whole() };
+    // int8 and styles by region do not run tiled: a picture too large for them is refused.
+    if (fits(whole()) || input.int8 || (input.regions ?? 0) > 0) return { graph: whole() };
     const choice = chooseTile(c.width, c.height, allLayers, o.contentLayers, fits);
     // Nothing fits: the smallest tile's estimate is what the error reports.
     const tile = choice.tile ?? minAutoTile(allLayers);
@@ -184,6 +192,11 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
       }
     });
     const { tile } = layout(size);
+    if (tile !== undefined && (input.regions ?? 0) > 0) {
+      throw new UsageError(
+        `styles by region (--mask) do not run tiled yet, and a ${c.width}x${c.height} picture is larger than --tile: leave out --tile, or use a smaller --size`,
+      );
+    }
     if (tile !== undefined && input.int8) {
       throw new UsageError(
         `int8 does not run tiled yet, and a ${c.width}x${c.height} picture ${input.tile === undefined ? "must be evaluated in tiles to fit in memory" : "is larger than --tile"}: ` +

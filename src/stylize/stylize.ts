@@ -1,8 +1,9 @@
 import { type ImageSource, resolveImage, resolveWeights } from "../api/inputs.js";
 import { StylegramError, UsageError } from "../errors.js";
-import { keepOriginalColors } from "../image/colors.js";
+import { keepOriginalColors, matchColorHistogram } from "../image/colors.js";
 import { fromNetworkInput, type RgbImage, toNetworkInput } from "../image/image.js";
 import { loadImage, resizeImage } from "../image/io.js";
+import { resizeMask } from "../image/masks.js";
 import { readsHdf5 } from "../network/load.js";
 import { type LossTerms, Objective } from "../objective/objective.js";
 import { resolveObjective } from "../objective/options.js";
@@ -14,8 +15,10 @@ import { isFiniteVector } from "../optim/vector.js";
 import type { Device } from "../runtime/device.js";
 import { chooseDevice } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
+import { prepareMasks } from "./masks.js";
 import { gaussianNoise } from "./noise.js";
 import {
+  type Colors,
   type Init,
   type PrecisionRequest,
   positiveInteger,
@@ -84,6 +87,9 @@ export async function checkStylize(options: StylizeOptions) {
   const plan = planScales(options);
   const styleScale = positiveNumber("styleScale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
   const optimizer = options.optimizer ?? STYLIZE_DEFAULTS.optimizer;
+  // The masks are decoded here (they are small): an empty one is refused before any work.
+  const masks = await prepareMasks(options, (plan.at(-1) as ScalePlan).size);
+  const regions = masks.masks !== undefined || masks.styleMasks?.some((m) => m !== undefined);
   // Sizes and memory are checked from the images' headers, before the weights are read.
   const checked = await preflight({
     content: options.content,
@@ -100,8 +106,10 @@ export async function checkStylize(options: StylizeOptions) {
     int8: (options.precision ?? STYLIZE_DEFAULTS.precision) !== "fp32" && options.device !== "webgpu",
     iterations: plan.map((p) => p.iterations),
     ...(options.tile === undefined ? {} : { tile: checkTileEdge(options.tile) }),
+    regions: regions ? options.styles.length : 0,
   });
-  return { plan, styleScale, optimizer, checked };
+  const colors: Colors = options.colors ?? (options.originalColors ? "luminance" : "style");
+  return { plan, styleScale, optimizer, checked, masks, colors };
 }
 
 /**
@@ -109,7 +117,8 @@ export async function checkStylize(options: StylizeOptions) {
  * objective once for the output size, then minimises it over the pixels.
  */
 export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
-  const { plan, styleScale, optimizer, checked } = await checkStylize(options);
+  const { plan, styleScale, optimizer, checked, masks, colors } = await checkStylize(options);
+  for (const message of masks.notices) options.onStage?.({ stage: "notice", message });
   const seed = options.seed ?? STYLIZE_DEFAULTS.seed;
   const snapshotEvery =
     options.snapshotEvery === undefined
@@ -155,14 +164,30 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     });
     const content = await resolveImage(options.content, { longEdge: scale.size });
     const styleSize = Math.max(1, Math.round(scale.size * styleScale));
-    const styles = await Promise.all(options.styles.map((st) => resolveImage(st, { longEdge: styleSize })));
+    const loaded = await Promise.all(options.styles.map((st) => resolveImage(st, { longEdge: styleSize })));
+    // Each scale resizes the masks from their own size, as it does the images.
+    const contentMasks = masks.masks?.map((m) => resizeMask(m, content.width, content.height));
+    const styleMasks = masks.styleMasks?.map((m, i) => {
+      const st = loaded[i] as RgbImage;
+      return m && resizeMask(m, st.width, st.height);
+    });
+    // Colour histogram matching: each painting recoloured to the photo's colours (region by region).
+    const styles =
+      colors === "histogram"
+        ? loaded.map((st, i) =>
+            matchColorHistogram(st, content, {
+              ...(styleMasks?.[i] ? { style: styleMasks[i].data } : {}),
+              ...(contentMasks?.[i] ? { content: contentMasks[i].data } : {}),
+            }),
+          )
+        : loaded;
     // The first scale starts as asked; each later one from the previous result, upsampled.
     const x0 =
       x === undefined || last === undefined
         ? await initialImage(
             options.init ?? STYLIZE_DEFAULTS.init,
             content,
-            options.styles[0] as ImageSource,
+            colors === "histogram" ? (styles[0] as RgbImage) : (options.styles[0] as ImageSource),
             seed,
           )
         : toNetworkInput(
@@ -175,7 +200,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
     const phases = precisionPhases(precision, scale.iterations);
     const finish = (v: Float32Array): RgbImage => {
       const img = fromNetworkInput(v, content.width, content.height);
-      return options.originalColors ? keepOriginalColors(img, content) : img;
+      return colors === "luminance" ? keepOriginalColors(img, content) : img;
     };
     const objective = await Objective.create({
       weights,
@@ -185,6 +210,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       runtime,
       precision: phases[0]?.precision ?? "fp32",
       ...(check.tile === undefined ? {} : { tile: check.tile }),
+      ...(contentMasks ? { masks: contentMasks } : {}),
+      ...(styleMasks ? { styleMasks } : {}),
     });
     try {
       // A stop during the set-up of the first scale leaves nothing to return.
@@ -233,7 +260,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
   if (!last) throw new StoppedBeforeStartError();
   const img = fromNetworkInput(last.result.x, last.content.width, last.content.height);
   return {
-    image: options.originalColors ? keepOriginalColors(img, last.content) : img,
+    image: colors === "luminance" ? keepOriginalColors(img, last.content) : img,
     loss: last.terms,
     iterations: done,
     seconds: (performance.now() - started) / 1000,

@@ -13,7 +13,7 @@ import { reserveOutput, saveResult } from "../../fsutil/results.js";
 import { assertImageFile, encodeImage, formatForPath } from "../../image/io.js";
 import { formatBytes } from "../../objective/memory.js";
 import { defaultThreads } from "../../runtime/session.js";
-import { type Init, PRECISIONS, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
+import { COLORS, type Init, PRECISIONS, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
 import { MIXED_FP32_SHARE, planScales, StoppedBeforeStartError, stylize } from "../../stylize/stylize.js";
 import {
   deviceFromFlags,
@@ -55,18 +55,35 @@ Output and optimisation:
                          float32, so the picture is float32's optimum. CPU only.
   --style-scale N        style images at N x the output size (default ${STYLIZE_DEFAULTS.styleScale});
                          smaller values copy smaller strokes
-  --original-colors      keep the content's colours (luminance-only transfer)
   --print-every N        without a terminal, print progress every N iterations (default 10)
   --save-every N         also save the image every N iterations, as OUT_0100.png etc.
   --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds,
                          device, precision}
   --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
                          a run that would not fit stops at once and names the largest --size that does
+
+Colour and regions (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer"):
+  --colors WHOSE         whose colours the picture has (default style):
+                           style      the painting's, as in the classic transfer
+                           histogram  the photo's: the painting is first recoloured to the photo's
+                                      mean colour and colour covariance, then its strokes transferred
+                           luminance  the photo's: only the luminance is stylized, the photo's
+                                      chroma kept (best when the two images' brightness histograms
+                                      are alike; else the picture's contrast can look off)
+  --original-colors      the same as --colors luminance
+  --mask FILE            styles by region: once per style image, in their order; that style applies
+                         where its mask (drawn over the photo, resized to it) is white. Black in every
+                         mask: no style there, the photo's content stays; under two masks: both styles.
+                         With masks, --style-blend weighs the regions' styles.
+  --style-mask FILE|none once per style image: take its style only where this mask over the style
+                         image is white (none: the whole image)
+
 ${OBJECTIVE_HELP}
 
 Examples:
   stylegram photo.jpg starry_night.jpg -o out.png
-  stylegram photo.jpg scream.jpg --size 768 --style-weight 1000 --original-colors -o out.jpg
+  stylegram photo.jpg scream.jpg --size 768 --style-weight 1000 --colors histogram -o out.jpg
+  stylegram photo.jpg starry_night.jpg scream.jpg --mask sky.png --mask ground.png -o out.png
   stylegram photo.jpg a.jpg b.jpg --style-blend 0.7,0.3 --save-every 100 --log run.jsonl -o out.png
   stylegram photo.jpg starry_night.jpg --size 4096 -o print.png    (coarse to fine, in tiles)
 
@@ -93,6 +110,7 @@ export function parseBytes(flag: string, text: string | undefined): number | und
 
 /** A line for each set-up step, so that no run sits silent while the weights load and the graph builds. */
 function describeStage(s: Stage): string {
+  if (s.stage === "notice") return `note: ${s.message}`;
   if (s.stage === "weights") return "loading the VGG19 weights";
   if (s.stage === "device") {
     const where = s.device === "webgpu" ? "the GPU (WebGPU)" : "the CPU";
@@ -160,7 +178,10 @@ const STYLIZE_FLAGS = {
   "line-search": { type: "string" },
   precision: { type: "string" },
   "style-scale": { type: "string" },
+  colors: { type: "string" },
   "original-colors": { type: "boolean" },
+  mask: { type: "string", multiple: true },
+  "style-mask": { type: "string", multiple: true },
   "print-every": { type: "string" },
   "save-every": { type: "string" },
   log: { type: "string" },
@@ -219,7 +240,23 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
       `--init ${initText}: give noise, content, style or an image file (no file ${initText} exists)`,
     );
   }
-  const inputs = [content, ...styles, ...(typeof init === "object" ? [init.image as string] : [])];
+  const masks = values.mask;
+  const styleMasks = values["style-mask"]?.map((m) => (m === "none" ? null : m));
+  const perStyle = (flag: string, given: readonly unknown[] | undefined) => {
+    if (given !== undefined && given.length !== styles.length)
+      throw new UsageError(
+        `${given.length} ${flag} for ${styles.length} style image${styles.length === 1 ? "" : "s"}: give ${flag} once per style image, in their order`,
+      );
+  };
+  perStyle("--mask", masks);
+  perStyle("--style-mask", styleMasks);
+  const inputs = [
+    content,
+    ...styles,
+    ...(typeof init === "object" ? [init.image as string] : []),
+    ...(masks ?? []),
+    ...(styleMasks ?? []).filter((m): m is string => m !== null),
+  ];
   for (const f of inputs) assertImageFile(f);
 
   // Everything about the outputs is checked before minutes of work, not after.
@@ -263,6 +300,12 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
   const precision = oneOf("--precision", values.precision, PRECISIONS);
+  const colorsFlag = oneOf("--colors", values.colors, COLORS);
+  if (values["original-colors"] === true && colorsFlag !== undefined && colorsFlag !== "luminance")
+    throw new UsageError(
+      `--original-colors is --colors luminance; it cannot go with --colors ${colorsFlag}: give only one of them`,
+    );
+  const colors = values["original-colors"] === true ? "luminance" : colorsFlag;
   const maxMemory = parseBytes("--max-memory", values["max-memory"]);
   const tile = tileFromFlags(values);
   const objective = objectiveOptions(values);
@@ -310,7 +353,9 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
           ...(precision === undefined ? {} : { precision }),
           weights,
           ...(threads === undefined ? {} : { threads }),
-          originalColors: values["original-colors"] === true,
+          ...(colors === undefined ? {} : { colors }),
+          ...(masks === undefined ? {} : { masks }),
+          ...(styleMasks === undefined ? {} : { styleMasks }),
           signal,
           onStage: (s) => {
             process.stderr.write(`${describeStage(s)}\n`);
