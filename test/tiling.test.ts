@@ -201,6 +201,17 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     );
   });
 
+  test("styles by region do not run tiled: a clear error", async () => {
+    const content = await loadImage(path.join(IMAGES_DIR, "tubingen.jpg"), {
+      exact: { width: 64, height: 48 },
+    });
+    const white = { width: 64, height: 48, data: new Float32Array(64 * 48).fill(1) };
+    await assert.rejects(
+      Objective.create({ weights, content, styles: [content], masks: [white], tile: 16 }),
+      /styles by region \(--mask, --style-mask\) do not run tiled yet/,
+    );
+  });
+
   test("stylize() tiles on its own when the picture would not fit, and ends where the untiled run ends", async () => {
     const common = {
       content: path.join(IMAGES_DIR, "tubingen.jpg"),
