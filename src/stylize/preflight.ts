@@ -135,6 +135,8 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     const choice = chooseTile(c.width, c.height, allLayers, o.contentLayers, fits);
     // Nothing fits: the smallest tile's estimate is what the error reports.
     const tile = choice.tile ?? minAutoTile(allLayers);
+    // A picture no larger than the tile is evaluated whole (with its style images, however large).
+    if (tile >= Math.max(c.width, c.height)) return { graph: whole() };
     return { tile, graph: tiledObjectiveBytes(c.width, c.height, allLayers, o.contentLayers, tile) };
   };
   const peakWithout = (longEdge: number) => {
