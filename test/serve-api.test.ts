@@ -17,7 +17,7 @@ import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { buildServer, type ServerOptions, type StylegramServer } from "../src/server/app.js";
 import { JOB_OPTIONS } from "../src/server/options.js";
-import { bombPng, type JobJson, jobForm, tinyImages, waitForJob } from "./support/serve.js";
+import { bombPng, type JobJson, jobDirs, jobForm, tinyImages, waitForJob } from "./support/serve.js";
 import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -149,7 +149,7 @@ describe("stylegram serve's API", shared, () => {
   });
 
   test("the equivalent command, run by the CLI, makes the same picture", async () => {
-    const s = await serve({ weightsPath: WEIGHTS_DIR });
+    const s = await serve();
     const options = {
       size: 48,
       iterations: 4,
@@ -175,9 +175,11 @@ describe("stylegram serve's API", shared, () => {
         styles: ["-starry.jpg"],
         output: "my photo-stylegram.png",
         options,
-        weights: WEIGHTS_DIR,
       }),
     );
+    // The server's own paths are not the reader's business: their stylegram finds its own weights.
+    assert.doesNotMatch(job.command, /--weights/);
+    assert.ok(!job.command.includes(WEIGHTS_DIR));
 
     // The command as a person pastes it into a shell, in a folder holding files of those names.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-command-"));
@@ -194,7 +196,12 @@ describe("stylegram serve's API", shared, () => {
       const run = spawnSync("sh", ["-c", job.command], {
         cwd: dir,
         encoding: "utf8",
-        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, NODE_OPTIONS: "" },
+        env: {
+          ...process.env,
+          PATH: `${bin}:${process.env.PATH}`,
+          NODE_OPTIONS: "",
+          STYLEGRAM_WEIGHTS: WEIGHTS_DIR,
+        },
         timeout: 120_000,
       });
       assert.equal(run.status, 0, `${job.command}\n${run.stderr}`);
@@ -351,7 +358,7 @@ describe("stylegram serve's API", shared, () => {
         `${what}: no stack trace or server path`,
       );
     }
-    assert.deepEqual(fs.readdirSync(s.dir), [], "a refused request leaves nothing behind");
+    assert.deepEqual(jobDirs(s), [], "a refused request leaves nothing behind");
 
     for (const [method, url] of [
       ["GET", "/api/jobs/nope"],
@@ -390,7 +397,7 @@ describe("stylegram serve's API", shared, () => {
     // Decoding it would take 1.2 GB and seconds.
     assert.ok(performance.now() - started < 2000);
     assert.ok(process.memoryUsage.rss() - rss < 200e6, "the bomb was not decoded");
-    assert.deepEqual(fs.readdirSync(s.dir), []);
+    assert.deepEqual(jobDirs(s), []);
   });
 
   test("a job that fails says why on its page, and the next job runs", async () => {
@@ -434,7 +441,7 @@ describe("stylegram serve's API", shared, () => {
     assert.equal((await waitForJob(s, (next.json() as { id: string }).id)).state, "done");
   });
 
-  test("two slots: two jobs run at once, the third waits with its place, cancel gives its slot at once", async () => {
+  test("two slots: two jobs run at once, the third waits; a cancelled job frees its slot when its run has stopped, and keeps its best picture", async () => {
     const s = await serve({ concurrency: 2 });
     const submit = async () => {
       const r = await post(s, jobForm({ content: photo, styles: [painting], options: LONG }));
@@ -448,73 +455,155 @@ describe("stylegram serve's API", shared, () => {
     const third = await waitForJob(s, c as string, () => true);
     assert.deepEqual([third.state, third.position], ["queued", 1]);
 
+    const order: string[] = [];
+    for (const id of [a, c] as string[]) s.jobs.get(id)?.subscribe((e) => order.push(`${id}:${e.type}`));
     const cancel = await s.app.inject({ method: "DELETE", url: `/api/jobs/${a}` });
-    assert.deepEqual(cancel.json(), { id: a, state: "cancelled" });
-    // The slot is given at once, not when the aborted run has wound down.
-    const now = await waitForJob(s, c as string, () => true);
-    assert.deepEqual([now.state, now.position], ["running", null]);
-    const cancelled = await waitForJob(s, a, () => true);
+    assert.equal(cancel.statusCode, 202);
+    assert.deepEqual(cancel.json(), { id: a, state: "cancelling" });
+    const cancelled = await waitForJob(s, a);
+    await waitForJob(s, c as string, (j) => j.state === "running");
+    // The slot went to the next job only once the cancelled run had stopped.
+    assert.ok(
+      order.indexOf(`${a}:cancelled`) >= 0 && order.indexOf(`${a}:cancelled`) < order.indexOf(`${c}:running`),
+      order.join(" "),
+    );
+    // As the CLI's Ctrl-C does, the best picture so far is kept and can be downloaded.
     assert.equal(cancelled.state, "cancelled");
-    assert.equal((await s.app.inject({ url: `/api/jobs/${a}/result` })).statusCode, 409);
-    // A job cancelled while it waits leaves no upload behind.
+    assert.ok(cancelled.iteration > 0);
+    assert.deepEqual([cancelled.result?.width, cancelled.result?.height], [48, 36]);
+    const png = await s.app.inject({ url: cancelled.result?.png as string });
+    assert.equal(png.statusCode, 200);
+    assert.deepEqual((await sharp(png.rawPayload).metadata()).width, 48);
+    assert.deepEqual(fs.readdirSync(path.join(s.dir, a)), ["result.png"]);
+
+    // A job cancelled while it waits ends at once and leaves no upload behind.
     const d = await submit();
     assert.equal((await waitForJob(s, d, () => true)).position, 1);
     assert.deepEqual(fs.readdirSync(path.join(s.dir, d)).sort(), ["content", "style-1"]);
-    await s.app.inject({ method: "DELETE", url: `/api/jobs/${d}` });
+    const dropped = await s.app.inject({ method: "DELETE", url: `/api/jobs/${d}` });
+    assert.equal(dropped.statusCode, 200);
+    assert.deepEqual(dropped.json(), { id: d, state: "cancelled" });
     assert.deepEqual(fs.readdirSync(path.join(s.dir, d)), []);
+    const nothing = await s.app.inject({ url: `/api/jobs/${d}/result` });
+    assert.equal(nothing.statusCode, 409);
+    assert.match(nothing.json().error, /cancelled before its first iteration: it has no result/);
     for (const id of [b, c]) await s.app.inject({ method: "DELETE", url: `/api/jobs/${id}` });
     assert.equal((await waitForJob(s, b as string)).state, "cancelled");
+    assert.equal((await waitForJob(s, c as string)).state, "cancelled");
+    assert.deepEqual(s.queue.counts, { waiting: 0, running: 0 });
   });
 
-  test("a full line and a client over its rate get 429 with Retry-After; other clients go on", async () => {
-    const s = await serve({ maxWaiting: 1, rateLimit: { max: 3, windowMs: 60_000 } });
+  test("a full line gets 429 with Retry-After; one client cannot fill it: places per client, only jobs taken count against its rate, IPv6 by /64", async () => {
+    const s = await serve({ maxWaiting: 16, jobsPerClient: 3, rateLimit: { max: 5, windowMs: 60_000 } });
     const form = () => jobForm({ content: photo, styles: [painting], options: LONG });
-    const first = await post(s, form(), {}, "10.0.0.1");
-    const second = await post(s, form(), {}, "10.0.0.1");
+    const statuses = async (client: string, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await post(s, form(), {}, client)).statusCode);
+      return out;
+    };
+    // One address holds at most 3 places, running or waiting; then 429 naming the limit.
+    assert.deepEqual(await statuses("10.0.0.1", 3), [202, 202, 202]);
+    const fourth = await post(s, form(), {}, "10.0.0.1");
+    assert.equal(fourth.statusCode, 429, fourth.body);
+    assert.match(fourth.json().error, /you have 3 jobs waiting or running, the most one address may have/);
+    assert.match(String(fourth.headers["retry-after"]), /^\d+$/);
+
+    // Refused requests do not count against the rate: ten mistakes, then five jobs are still taken.
+    for (let i = 0; i < 10; i++) {
+      const bad = await post(
+        s,
+        jobForm({ content: photo, styles: [painting], options: { sise: 1 } }),
+        {},
+        "10.0.0.2",
+      );
+      assert.equal(bad.statusCode, 400);
+    }
+    const taken: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await post(s, form(), {}, "10.0.0.2");
+      assert.equal(r.statusCode, 202, `job ${i + 1}: ${r.body}`);
+      taken.push((r.json() as { id: string }).id);
+      // Cancelled at once, so that the places are free and only the rate can refuse.
+      await s.app.inject({ method: "DELETE", url: `/api/jobs/${taken.at(-1)}` });
+      await waitForJob(s, taken.at(-1) as string);
+    }
+    const limited = await post(s, form(), {}, "10.0.0.2");
+    assert.equal(limited.statusCode, 429, limited.body);
+    assert.match(limited.json().error, /too many jobs from your address: at most 5 in 60 s/);
+
+    // The addresses of one IPv6 /64 are one client; another /64 is another.
+    assert.deepEqual(await statuses("2001:db8:1:2::1", 2), [202, 202]);
+    assert.deepEqual(await statuses("2001:db8:1:2:ffff:ffff:ffff:9", 2), [202, 429]);
+    assert.deepEqual(await statuses("::ffff:10.0.0.1", 1), [429], "an IPv4 address mapped to IPv6 is itself");
+    assert.deepEqual(await statuses("2001:db8:1:3::1", 1), [202]);
+    // This machine's own programs are held only to the line's limit.
+    assert.deepEqual(await statuses("127.0.0.1", 4), [202, 202, 202, 202]);
+    for (const j of s.jobs.values()) s.queue.cancel(j);
+
+    const small = await serve({ maxWaiting: 1 });
+    const first = await post(small, form(), {}, "10.0.0.1");
+    const second = await post(small, form(), {}, "10.0.0.1");
     assert.deepEqual([first.statusCode, second.statusCode], [202, 202]);
-    const full = await post(s, form(), {}, "10.0.0.2");
+    const full = await post(small, form(), {}, "10.0.0.2");
     assert.equal(full.statusCode, 429, full.body);
     assert.match(String(full.headers["retry-after"]), /^\d+$/);
     assert.match(full.json().error, /the server is busy: 1 running and 1 waiting/);
-
-    const third = await post(s, form(), {}, "10.0.0.1");
-    assert.equal(third.statusCode, 429, "the line is still full");
-    const limited = await post(s, form(), {}, "10.0.0.1");
-    assert.equal(limited.statusCode, 429, limited.body);
-    assert.match(limited.json().error, /too many jobs from your address: at most 3 in 60 s/);
-    assert.match(String(limited.headers["retry-after"]), /^\d+$/);
-
-    // Another address is not limited by the first one's rate.
-    await s.app.inject({ method: "DELETE", url: `/api/jobs/${(first.json() as { id: string }).id}` });
-    const other = await post(s, form(), {}, "10.0.0.3");
-    assert.equal(other.statusCode, 202, other.body);
-    for (const j of s.jobs.values()) s.queue.cancel(j);
+    for (const j of small.jobs.values()) small.queue.cancel(j);
   });
 
-  test("requests from other sites are refused; a loopback server answers loopback names only", async () => {
-    const s = await serve();
-    const rebound = await s.app.inject({ url: "/api/options", headers: { host: "evil.example:8080" } });
-    assert.equal(rebound.statusCode, 403);
-    assert.match(rebound.json().error, /answers requests for localhost only/);
-    const crossSite = await post(s, jobForm({ content: photo, styles: [painting] }), {
-      origin: "https://evil.example",
+  test("requests from other sites are refused: a Host allow-list in every mode, an Origin with its scheme", async () => {
+    const s = await serve({ allowedHosts: ["mybox.local"] });
+    const own = Object.values(os.networkInterfaces())
+      .flat()
+      .find((i) => i && !i.internal && i.family === "IPv4")?.address;
+    const allowed = [
+      "localhost:8080",
+      "LOCALHOST",
+      "127.0.0.1:80",
+      "127.5.6.7",
+      "[::1]:8080",
+      "[0:0:0:0:0:0:0:1]",
+      "mybox.local:8080",
+      ...(own ? [`${own}:8080`] : []),
+    ];
+    for (const host of allowed) {
+      const r = await s.app.inject({ url: "/api/options", headers: { host } });
+      assert.equal(r.statusCode, 200, `Host: ${host}`);
+    }
+    const refused = [
+      "evil.example:8080",
+      "localhost:evil.com",
+      "127.999.999.999",
+      "127.0.0.1.evil.example",
+      "localhost.evil.example",
+      "localhost:80:80",
+      "[::2]",
+      "other.local",
+    ];
+    for (const host of refused) {
+      const r = await s.app.inject({ url: "/api/options", headers: { host } });
+      assert.equal(r.statusCode, 403, `Host: ${host}`);
+      assert.match(r.json().error, /answers requests for its own names only .*--allowed-host NAME/);
+    }
+    // What a rebinding page's browser sends: its own name as Host and Origin alike.
+    const rebound = await post(s, jobForm({ content: photo, styles: [painting] }), {
+      host: "rebind.example:8080",
+      origin: "http://rebind.example:8080",
     });
-    assert.equal(crossSite.statusCode, 403);
-    assert.match(crossSite.json().error, /refused a POST from another site/);
+    assert.equal(rebound.statusCode, 403);
+
+    for (const origin of ["https://evil.example", "https://localhost:80", "null", "http://localhost:81"]) {
+      const r = await post(s, jobForm({ content: photo, styles: [painting] }), { origin });
+      assert.equal(r.statusCode, 403, `Origin: ${origin}`);
+      assert.match(r.json().error, /refused a POST from another site/);
+    }
     const ownPage = await post(
       s,
       jobForm({ content: photo, styles: [painting], options: { size: 48, iterations: 1 } }),
-      {
-        origin: "http://localhost:80",
-      },
+      { origin: "http://localhost:80" },
     );
     assert.equal(ownPage.statusCode, 202, ownPage.body);
     await waitForJob(s, (ownPage.json() as { id: string }).id);
-    const open = await serve({ loopbackOnly: false });
-    assert.equal(
-      (await open.app.inject({ url: "/api/options", headers: { host: "192.168.1.5:8080" } })).statusCode,
-      200,
-    );
   });
 
   test("the page and its schema are served; results expire; closing removes every file", async () => {
@@ -539,7 +628,7 @@ describe("stylegram serve's API", shared, () => {
     assert.equal((await waitForJob(s, id)).state, "done");
     await new Promise((resolve) => setTimeout(resolve, 900));
     assert.equal((await s.app.inject({ url: `/api/jobs/${id}` })).statusCode, 404, "expired");
-    assert.deepEqual(fs.readdirSync(s.dir), []);
+    assert.deepEqual(jobDirs(s), []);
 
     const running = await post(s, jobForm({ content: photo, styles: [painting], options: LONG }));
     await waitForJob(s, (running.json() as { id: string }).id, (j) => j.iteration > 0);

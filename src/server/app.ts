@@ -7,10 +7,14 @@ import fastifyStatic from "@fastify/static";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { VggWeights } from "../network/weights.js";
 import { defaultThreads } from "../runtime/session.js";
+import { Admission, DEFAULT_ADMISSION } from "./admission.js";
 import { EventStreams } from "./events.js";
 import { requestGuard } from "./guard.js";
+import { hostAllowList } from "./hosts.js";
 import { HttpError } from "./http-error.js";
 import { type Job, JobQueue } from "./jobs.js";
+import { logLines } from "./log.js";
+import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
 import { registerRoutes } from "./routes.js";
 import { removeUploads, runJob } from "./run-job.js";
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./uploads.js";
@@ -18,35 +22,43 @@ import { WEB_DIR } from "./web-dir.js";
 
 export interface ServerOptions {
   weights: VggWeights;
-  /** The weights path to show in each job's equivalent command, when it was given explicitly. */
-  weightsPath?: string;
   /** Jobs that compute at once (default 1). */
   concurrency?: number;
   /** Jobs that may wait for a slot (default 16); one more gets 429. */
   maxWaiting?: number;
   /** How long a finished job's result stays downloadable (default 1 hour). */
   expiryMs?: number;
-  /** Jobs one client (address) may submit per window (default 30 a minute). */
+  /** Jobs taken from one client per window (default 30 a minute); refused requests do not count. */
   rateLimit?: { max: number; windowMs: number };
+  /** Jobs one client may have waiting or running (default 4). */
+  jobsPerClient?: number;
+  /** Uploads received at once, in all and from one client (default 8 and 2). */
+  uploadsInFlight?: { total: number; perClient: number };
+  /** The longest a request may take to arrive, body included (default 2 minutes); then 408 and closed. */
+  requestTimeoutMs?: number;
   uploads?: Partial<UploadLimits>;
   /** Least time between two preview frames of a job (default 400 ms). */
   frameMs?: number;
   /** Compute threads of all jobs together (default: the cores). */
   threads?: number;
   /**
-   * The server listens on loopback only: requests must then name a loopback host,
-   * so that a web site cannot reach it through DNS rebinding. Default true.
+   * Host names requests may use besides localhost, the loopback addresses and
+   * this machine's own addresses (--allowed-host); any other gets 403, so that
+   * a web site cannot reach the server through DNS rebinding.
    */
-  loopbackOnly?: boolean;
+  allowedHosts?: string[];
   /** Where the private folder is made (default: the system's temporary folder). */
   tmpRoot?: string;
-  logger?: boolean;
+  /** Where errors and failed jobs are reported, one readable line each (default: nowhere). */
+  log?: { write(line: string): unknown };
 }
 
 export interface StylegramServer {
   app: FastifyInstance;
   /** The private folder (mode 0700) of uploads and results; removed when the server closes. */
   dir: string;
+  /** Private folders of servers that were killed, found in the same place and removed at the start. */
+  removedStale: string[];
   queue: JobQueue;
   jobs: Map<string, Job>;
 }
@@ -99,19 +111,34 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
   const threads = Math.max(1, Math.floor((options.threads ?? defaultThreads()) / concurrency));
   const frameMs = options.frameMs ?? 400;
 
-  const dir = fs.mkdtempSync(path.join(options.tmpRoot ?? os.tmpdir(), "stylegram-serve-"));
-  fs.chmodSync(dir, 0o700);
+  const requestTimeout = options.requestTimeoutMs ?? 120_000;
+
+  const tmpRoot = options.tmpRoot ?? os.tmpdir();
+  const removedStale = removeStaleDirs(tmpRoot);
+  const { dir, stop: stopMarking } = makePrivateDir(tmpRoot);
   // A last resort for an exit that skips close (a second Ctrl-C): nothing uploaded outlives the process.
   const removeDir = () => fs.rmSync(dir, { recursive: true, force: true });
   process.once("exit", removeDir);
 
   const app = Fastify({
-    logger: options.logger ?? false,
+    logger: options.log ? { level: "warn", stream: logLines(options.log) } : false,
     // Uploads are streamed by the multipart parser with their own limits; other bodies are tiny.
     bodyLimit: 64 * 1024,
+    // A request (an upload) must have arrived in this time, however slowly it trickles; node checks
+    // every connectionsCheckingInterval, so that is a fraction of it.
+    requestTimeout,
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(requestTimeout / 4))) },
+    // Closing ends every connection, uploads in the middle included, so that a stop takes seconds.
+    forceCloseConnections: true,
   });
   const jobs = new Map<string, Job>();
   const streams = new EventStreams();
+  const admission = new Admission({
+    uploads: options.uploadsInFlight?.total ?? DEFAULT_ADMISSION.uploads,
+    uploadsPerClient: options.uploadsInFlight?.perClient ?? DEFAULT_ADMISSION.uploadsPerClient,
+    jobsPerClient: options.jobsPerClient ?? DEFAULT_ADMISSION.jobsPerClient,
+    rate: options.rateLimit ?? DEFAULT_ADMISSION.rate,
+  });
   const queue = new JobQueue({
     concurrency,
     maxWaiting: options.maxWaiting ?? 16,
@@ -120,12 +147,15 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
         weights: options.weights,
         threads,
         frameMs,
-        logError: (e, j) => app.log.error({ err: e, job: j.id }, "job failed unexpectedly"),
+        logError: (e, j) => app.log.error({ err: e }, `job ${j.id} failed unexpectedly`),
+        logFailure: (message, j) => app.log.warn(`job ${j.id} failed: ${message}`),
       }),
     discard: removeUploads,
   });
 
-  app.setErrorHandler((error: FastifyError | HttpError, _request, reply) => {
+  app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
+    // A refusal before the body has all arrived ends the connection: node would otherwise read the rest.
+    if (!request.raw.complete) reply.header("connection", "close");
     const known = error instanceof HttpError ? error : multipartProblem(error as FastifyError, uploads);
     if (known) {
       if (known.retryAfter !== undefined) reply.header("retry-after", String(known.retryAfter));
@@ -135,7 +165,7 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     }
     const status = (error as FastifyError).statusCode ?? 500;
     if (status >= 400 && status < 500) return reply.code(status).send({ error: error.message });
-    app.log.error(error);
+    request.log.error({ err: error }, `${request.method} ${request.url.slice(0, 100)}: ${error.message}`);
     return reply
       .code(500)
       .send({ error: `internal error: ${error.message} (a bug: the server's log has the details)` });
@@ -144,7 +174,7 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     reply.code(404).send({ error: `nothing at ${request.method} ${request.url.slice(0, 100)}` }),
   );
 
-  app.addHook("onRequest", requestGuard(options.loopbackOnly ?? true));
+  app.addHook("onRequest", requestGuard(hostAllowList(options.allowedHosts)));
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("x-content-type-options", "nosniff");
     reply.header("referrer-policy", "no-referrer");
@@ -157,12 +187,17 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     return payload;
   });
 
+  // Job requests, refused ones included, at four times the rate of jobs taken: a flood's bound.
+  const requestRate = {
+    max: 4 * admission.limits.rate.max,
+    windowMs: admission.limits.rate.windowMs,
+  };
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_request, context) =>
       new HttpError(
         context.statusCode,
-        `too many jobs from your address: at most ${context.max} in ${Math.round((options.rateLimit?.windowMs ?? 60_000) / 1000)} s. Try again in ${context.after}`,
+        `too many requests from your address: at most ${context.max} in ${Math.round(requestRate.windowMs / 1000)} s. Try again in ${context.after}`,
       ),
   });
   await app.register(multipart, { limits: { fileSize: uploads.fileBytes } });
@@ -183,10 +218,10 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     queue,
     streams,
     weights: options.weights,
-    weightsPath: options.weightsPath,
     uploads,
+    admission,
     expiryMs,
-    rateLimit: options.rateLimit ?? { max: 30, windowMs: 60_000 },
+    requestRate,
   });
 
   // Finished jobs are forgotten, and their results removed, once they expire.
@@ -199,6 +234,7 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
           fs.rmSync(job.dir, { recursive: true, force: true });
         }
       }
+      admission.sweep();
     },
     Math.min(expiryMs, 60_000),
   );
@@ -209,9 +245,10 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
   });
   app.addHook("onClose", async () => {
     clearInterval(sweeper);
+    stopMarking();
     await queue.stop();
     removeDir();
     process.off("exit", removeDir);
   });
-  return { app, dir, queue, jobs };
+  return { app, dir, removedStale, queue, jobs };
 }

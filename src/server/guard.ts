@@ -1,29 +1,25 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { HttpError } from "./http-error.js";
 
-/** Host names that mean this machine. */
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
-
-function hostname(host: string): string {
-  return host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : (host.split(":")[0] ?? "");
-}
-
 /**
- * Two checks a local web server needs because any web site the user visits can
- * make the browser send requests to it:
- * - bound to loopback, it answers only requests addressed to a loopback name, so
- *   a site whose name is made to resolve to 127.0.0.1 (DNS rebinding) gets 403;
+ * Two checks a web server on someone's machine needs because any web site they
+ * visit can make their browser send requests to it:
+ * - it answers only requests addressed to one of its own names (`allowed`:
+ *   loopback, this machine's addresses, --allowed-host), so that a site whose
+ *   name is made to resolve to this machine (DNS rebinding) gets 403, on
+ *   loopback and on a network alike;
  * - a request that changes something (POST, DELETE) from a browser must come
- *   from the server's own page: its Origin, when sent, must be this host.
- *   Scripts (curl) send no Origin and are not affected.
+ *   from the server's own page: its Origin, when sent, must be http:// and this
+ *   host. Scripts (curl) send no Origin and are not affected.
  */
-export function requestGuard(loopbackOnly: boolean) {
+export function requestGuard(allowed: (host: string) => boolean) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const host = request.headers.host ?? "";
-    if (loopbackOnly && !LOOPBACK.test(hostname(host))) {
+    if (!allowed(host)) {
       throw new HttpError(
         403,
-        `this server answers requests for localhost only, not for "${host.slice(0, 80)}"; open it as http://localhost:PORT, or start it with --host to serve a network`,
+        `this server answers requests for its own names only (localhost, this machine's addresses), not for "${host.slice(0, 80)}": ` +
+          "open it by one of those, or start it with --allowed-host NAME to answer that name too",
       );
     }
     const origin = request.headers.origin;
@@ -32,7 +28,7 @@ export function requestGuard(loopbackOnly: boolean) {
       let same = false;
       try {
         const from = new URL(origin);
-        same = from.host === new URL(`${from.protocol}//${host}`).host;
+        same = from.protocol === "http:" && from.host === new URL(`http://${host}`).host;
       } catch {
         same = false;
       }

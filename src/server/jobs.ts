@@ -3,7 +3,8 @@ import { HttpError } from "./http-error.js";
 import type { JobOptions } from "./options.js";
 import type { Upload } from "./uploads.js";
 
-export type JobState = "queued" | "running" | "done" | "failed" | "cancelled";
+/** "cancelling": asked to stop while it runs; it holds its slot until its work has stopped. */
+export type JobState = "queued" | "running" | "cancelling" | "done" | "failed" | "cancelled";
 
 /** What a job's page hears, in order: its place in line, set-up steps, progress, then one ending. */
 export type JobEvent =
@@ -21,7 +22,14 @@ export type JobEvent =
     }
   | { type: "done"; iterations: number; loss: number; elapsed: number; width: number; height: number }
   | { type: "failed"; error: string }
-  | { type: "cancelled" };
+  | { type: "cancelling" }
+  /** With the best picture so far when it had run an iteration (as the CLI's Ctrl-C keeps it), else null. */
+  | {
+      type: "cancelled";
+      iterations: number;
+      loss: number | null;
+      result: { width: number; height: number } | null;
+    };
 
 export interface JobSpec {
   content: Upload;
@@ -62,6 +70,8 @@ export class Job {
     /** The job's private folder: its uploads, then its result. */
     readonly dir: string,
     readonly spec: JobSpec,
+    /** Whom the job counts against (hosts.ts clientKey). */
+    readonly client = "local",
   ) {}
 
   get finished(): boolean {
@@ -123,7 +133,17 @@ export class Job {
     this.preview = { frame: (this.preview?.frame ?? 0) + 1, bytes };
   }
 
-  /** Ends the job once; a later ending (a cancelled run that finishes its last step) is ignored. */
+  /** Asked to stop while it runs: it ends (cancelled) when its run has stopped. */
+  startCancelling(): void {
+    if (this.state !== "running") return;
+    this.state = "cancelling";
+    this.emit({ type: "cancelling" });
+  }
+
+  /**
+   * Ends the job once; a later ending is ignored. A result is kept with "done",
+   * and with "cancelled" when the run had a best picture to return.
+   */
   end(
     state: "done" | "failed" | "cancelled",
     detail: { error?: string; result?: JobResult; iterations?: number; loss?: number; elapsed?: number } = {},
@@ -131,17 +151,23 @@ export class Job {
     if (this.finished) return;
     this.state = state;
     this.finishedAt = Date.now();
+    this.result = detail.result;
+    this.iteration = detail.iterations ?? this.iteration;
+    this.loss = detail.loss ?? this.loss;
+    this.elapsed = detail.elapsed ?? this.elapsed;
     if (state === "failed") {
       this.error = detail.error ?? "the job failed";
       this.emit({ type: "failed", error: this.error });
     } else if (state === "cancelled") {
-      this.emit({ type: "cancelled" });
+      const r = this.result;
+      this.emit({
+        type: "cancelled",
+        iterations: this.iteration,
+        loss: this.loss ?? null,
+        result: r ? { width: r.width, height: r.height } : null,
+      });
     } else {
       const result = detail.result as JobResult;
-      this.result = result;
-      this.iteration = detail.iterations ?? this.iteration;
-      this.loss = detail.loss ?? this.loss;
-      this.elapsed = detail.elapsed ?? this.elapsed;
       this.emit({
         type: "done",
         iterations: this.iteration,
@@ -168,14 +194,15 @@ export interface QueueOptions {
 
 /**
  * The server's line of jobs: `concurrency` run at once, the rest wait in order
- * and hear their place in line whenever it changes. Cancelling a running job
- * aborts its stylize() and gives its slot to the next job at once; the aborted
- * run winds down within one evaluation, in the background.
+ * and hear their place in line whenever it changes. Cancelling a waiting job
+ * ends it at once; cancelling a running one aborts its stylize(), and its slot
+ * goes to the next job only when that run has stopped (its promise settled),
+ * so that cancelled work never adds to the `concurrency` that runs.
  */
 export class JobQueue {
   private readonly waiting: Job[] = [];
   private readonly running = new Set<Job>();
-  /** Every run not yet settled, cancelled ones included: what a shutdown waits for. */
+  /** Every run not yet settled: what a shutdown waits for. */
   private readonly runs = new Set<Promise<void>>();
 
   constructor(private readonly options: QueueOptions) {}
@@ -217,31 +244,45 @@ export class JobQueue {
     this.pump();
   }
 
+  /**
+   * Cancels a job: a waiting one ends now (cancelled); a running one is aborted
+   * and ends when its run stops, keeping its best picture if it has one.
+   */
   cancel(job: Job): void {
     if (job.finished) return;
     const i = this.waiting.indexOf(job);
-    if (i >= 0) this.waiting.splice(i, 1);
     job.controller.abort(new Error("cancelled"));
-    job.end("cancelled");
-    if (i >= 0) this.options.discard?.(job);
-    if (this.running.delete(job) || i >= 0) this.pump();
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      job.end("cancelled");
+      this.options.discard?.(job);
+      this.pump();
+    } else {
+      job.startCancelling();
+    }
   }
 
-  /** Cancels everything and waits (at most `ms`) for the runs to wind down: for a shutdown. */
-  async stop(ms = 10_000): Promise<void> {
+  /**
+   * Cancels everything and waits (at most `ms`) for the runs to stop: for a
+   * shutdown. Resolves whether they all did.
+   */
+  async stop(ms = 10_000): Promise<boolean> {
+    this.stopped = true;
     for (const job of [...this.waiting, ...this.running]) this.cancel(job);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.runs]),
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, ms);
+    const settled = await Promise.race([
+      Promise.allSettled([...this.runs]).then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
       }),
     ]);
     clearTimeout(timer);
+    return settled;
   }
+  private stopped = false;
 
   private pump(): void {
-    while (this.running.size < this.options.concurrency && this.waiting.length > 0) {
+    while (!this.stopped && this.running.size < this.options.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift() as Job;
       this.running.add(job);
       job.state = "running";
@@ -250,9 +291,14 @@ export class JobQueue {
         .run(job)
         .catch((e: unknown) => job.end("failed", { error: `internal error: ${(e as Error).message}` }))
         .finally(() => {
+          if (!job.finished) {
+            if (job.controller.signal.aborted) job.end("cancelled");
+            else job.end("failed", { error: "internal error: the job ended without a result (a bug)" });
+          }
           this.runs.delete(run);
-          // A cancelled job gave its slot back already.
-          if (this.running.delete(job)) this.pump();
+          // The work has stopped: only now is the slot free.
+          this.running.delete(job);
+          this.pump();
         });
       this.runs.add(run);
     }

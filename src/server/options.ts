@@ -1,5 +1,6 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { flagFor } from "../cli/command-line.js";
 import { DEFAULTS } from "../defaults.js";
 import { DEVICE_REQUESTS } from "../runtime/device.js";
 import { COLORS, PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
@@ -138,4 +139,19 @@ export function parseJobOptions(text: string | undefined): JobOptions {
     throw new HttpError(400, `options.${field} must be ${must(schema)}, got ${describeValue(got)}`, field);
   }
   return value as JobOptions;
+}
+
+/** Whether the API takes `value` (as the CLI would read it from text) for the option whose flag is `flag`. */
+export function apiAllows(flag: string, value: string): boolean {
+  const key = Object.keys(JOB_OPTIONS.properties).find((k) => flagFor(k) === flag);
+  if (key === undefined) return true;
+  const n = Number(value);
+  return check.Check({ [key]: Number.isFinite(n) ? n : value });
+}
+
+/** An option's most, from the schema, for words such as "at most 4096". */
+export function apiMaximum(flag: string): number | undefined {
+  const key = Object.keys(JOB_OPTIONS.properties).find((k) => flagFor(k) === flag);
+  const schema = key === undefined ? undefined : (JOB_OPTIONS.properties as Record<string, TSchema>)[key];
+  return schema?.maximum as number | undefined;
 }

@@ -7,11 +7,14 @@ import { equivalentCommand, flagFor } from "../cli/command-line.js";
 import { StylegramError } from "../errors.js";
 import type { VggWeights } from "../network/weights.js";
 import { checkStylize } from "../stylize/stylize.js";
+import type { Admission } from "./admission.js";
+import { withinApiLimits } from "./advice.js";
 import type { EventStreams } from "./events.js";
+import { clientKey } from "./hosts.js";
 import { HttpError } from "./http-error.js";
 import { Job, type JobQueue } from "./jobs.js";
 import { JOB_OPTIONS, type JobOptions, parseJobOptions } from "./options.js";
-import { readJobUpload, type UploadLimits, withUploadNames } from "./uploads.js";
+import { readJobUpload, tooManyBytes, type UploadLimits, withUploadNames } from "./uploads.js";
 
 export interface RouteContext {
   /** The server's private folder; each job gets a folder in it named by its id. */
@@ -20,15 +23,20 @@ export interface RouteContext {
   queue: JobQueue;
   streams: EventStreams;
   weights: VggWeights;
-  /** The weights path to show in the equivalent command, when one was given explicitly. */
-  weightsPath: string | undefined;
   uploads: UploadLimits;
+  admission: Admission;
   expiryMs: number;
-  rateLimit: { max: number; windowMs: number };
+  /** Job requests (refused ones too) one client may send per window, a flood's bound. */
+  requestRate: { max: number; windowMs: number };
 }
 
 const FORMATS = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" } as const;
 type Format = keyof typeof FORMATS;
+/** An own key of FORMATS: `in` would take "toString" and "__proto__" too. */
+const isFormat = (f: string): f is Format => Object.hasOwn(FORMATS, f);
+
+/** Room in a request's length for what is not a file: the part headers, the boundaries, the options. */
+const FORM_OVERHEAD = 256 * 1024;
 
 /**
  * The option a library message is about: one it starts with ("size must be ...",
@@ -68,7 +76,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     loss: job.loss ?? null,
     error: job.error ?? null,
     elapsed: job.elapsed,
-    eta: Number.isFinite(job.eta) && !job.finished ? job.eta : null,
+    eta: job.state === "done" ? 0 : Number.isFinite(job.eta) && !job.finished ? job.eta : null,
     stage: job.stage?.type === "stage" ? job.stage.stage : null,
     preview: job.previewUrl(),
     losses: job.losses,
@@ -101,17 +109,39 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
 
   app.get("/api/options", async () => ({ schema: JOB_OPTIONS, limits: ctx.uploads }));
 
+  /** Jobs of one client that hold a place in the line (waiting or running). */
+  const active = (client: string) => {
+    let n = 0;
+    for (const j of jobs.values()) if (j.client === client && !j.finished) n++;
+    return n;
+  };
+
   app.post(
     "/api/jobs",
-    { config: { rateLimit: { max: ctx.rateLimit.max, timeWindow: ctx.rateLimit.windowMs } } },
+    {
+      config: {
+        rateLimit: {
+          max: ctx.requestRate.max,
+          timeWindow: ctx.requestRate.windowMs,
+          keyGenerator: (request) => clientKey(request.ip),
+          allowList: (request) => clientKey(request.ip) === "local",
+        },
+      },
+    },
     async (request, reply) => {
-      // A full line refuses at once, before the uploads are read and stored.
+      const client = clientKey(request.ip);
+      // A full line, a client over its share or a body over the limit is refused at once, before the uploads are read.
       queue.assertRoom();
+      ctx.admission.assertMayQueue(client, active(client));
+      if (Number(request.headers["content-length"]) > ctx.uploads.requestBytes + FORM_OVERHEAD)
+        throw tooManyBytes(ctx.uploads);
+      const release = ctx.admission.startUpload(client);
       const id = randomUUID();
       const dir = path.join(ctx.dir, id);
       fs.mkdirSync(dir, { mode: 0o700 });
       try {
         const upload = await readJobUpload(request, dir, ctx.uploads);
+        release();
         const options: JobOptions = parseJobOptions(upload.options);
         let iterations: number;
         try {
@@ -125,27 +155,32 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         } catch (e) {
           if (e instanceof StylegramError) {
             // The library names the files by the server's paths; the user knows them by their names.
-            const message = withUploadNames(e.message, [upload.content, ...upload.styles]);
+            const message = withinApiLimits(withUploadNames(e.message, [upload.content, ...upload.styles]));
             throw new HttpError(400, message, fieldOf(message));
           }
           throw e;
         }
         const stem = upload.content.name.replace(/\.[^.]*$/, "") || "picture";
+        // Without --weights: the server's paths are its own, and the reader's stylegram finds its own weights.
         const command = equivalentCommand({
           content: upload.content.name,
           styles: upload.styles.map((s) => s.name),
           output: `${stem}-stylegram.png`,
           options,
-          ...(ctx.weightsPath === undefined ? {} : { weights: ctx.weightsPath }),
         });
-        const job = new Job(id, dir, { ...upload, options, command, iterations });
+        // Checked again: the line or the client's share may have filled while this upload arrived.
+        ctx.admission.assertMayQueue(client, active(client));
+        const job = new Job(id, dir, { ...upload, options, command, iterations }, client);
         queue.add(job);
         jobs.set(id, job);
+        ctx.admission.accepted(client);
         reply.code(202).header("location", `/api/jobs/${id}`);
         return { id, state: job.state, position: queue.position(job) ?? null, url: `/api/jobs/${id}` };
       } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw e;
+      } finally {
+        release();
       }
     },
   );
@@ -161,31 +196,35 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     const job = find(request.params.id);
     if (!job.preview)
       throw new HttpError(404, "no preview yet: the first frame comes with the first iterations");
-    reply.header("cache-control", "no-store").type("image/jpeg");
-    return job.preview.bytes;
+    reply.header("cache-control", "no-store").header("cross-origin-resource-policy", "same-origin");
+    return reply.type("image/jpeg").send(job.preview.bytes);
   });
 
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>(
     "/api/jobs/:id/result",
     async (request, reply: FastifyReply) => {
       const job = find(request.params.id);
-      const format = (request.query.format ?? "png") as Format;
-      if (!(format in FORMATS)) {
-        throw new HttpError(
-          400,
-          `format must be png, jpeg or webp, got "${String(format).slice(0, 20)}"`,
-          "format",
-        );
+      const format = String(request.query.format ?? "png");
+      if (!isFormat(format)) {
+        throw new HttpError(400, `format must be png, jpeg or webp, got "${format.slice(0, 20)}"`, "format");
       }
       if (!job.result) {
         throw new HttpError(
           409,
-          job.state === "failed" || job.state === "cancelled"
-            ? `job ${job.id} ${job.state === "failed" ? "failed" : "was cancelled"}: it has no result`
-            : `job ${job.id} is ${job.state}: its result comes when it is done`,
+          job.state === "failed"
+            ? `job ${job.id} failed: it has no result`
+            : job.state === "cancelled"
+              ? `job ${job.id} was cancelled before its first iteration: it has no result`
+              : `job ${job.id} is ${job.state}: its result comes when it is done`,
         );
       }
-      const png = fs.readFileSync(job.result.file);
+      let png: Buffer;
+      try {
+        png = fs.readFileSync(job.result.file);
+      } catch {
+        // Removed (DELETE) between the look-up and the read.
+        throw new HttpError(404, `job ${job.id}'s result was removed`);
+      }
       const bytes =
         format === "png"
           ? png
@@ -194,6 +233,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
             : await sharp(png).webp({ quality: 92 }).toBuffer();
       reply
         .type(FORMATS[format])
+        .header("cross-origin-resource-policy", "same-origin")
         .header(
           "content-disposition",
           `attachment; filename="${downloadName(job.spec.content.name, format)}"`,
@@ -202,10 +242,12 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   );
 
-  app.delete<{ Params: { id: string } }>("/api/jobs/:id", async (request) => {
+  app.delete<{ Params: { id: string } }>("/api/jobs/:id", async (request, reply) => {
     const job = find(request.params.id);
     if (!job.finished) {
       queue.cancel(job);
+      // A running job stops at its next step; it ends (cancelled) when its work has stopped.
+      if (!job.finished) reply.code(202);
       return { id: job.id, state: job.state };
     }
     // A finished job: its result is removed now rather than at its expiry.

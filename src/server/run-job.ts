@@ -18,6 +18,8 @@ export interface RunContext {
   frameMs: number;
   /** Where unexpected errors are reported (the server's log). */
   logError: (e: unknown, job: Job) => void;
+  /** Where a job's failure (the message its page shows) is reported. */
+  logFailure: (message: string, job: Job) => void;
 }
 
 /** Long edge of a preview frame: enough for a page, small enough to send every second. */
@@ -40,7 +42,9 @@ export function removeUploads(job: Job): void {
  * Runs one job with the library's stylize(), in the library's option names:
  * its progress, a preview frame at most every `frameMs`, the result as a PNG in
  * the job's folder. A failure (an unreadable image, a diverging loss, memory)
- * ends the job with the library's message; a cancel aborts stylize() and keeps nothing.
+ * ends the job with the library's message. A cancel aborts stylize(), which
+ * returns its best picture so far once it has run an iteration (as the CLI's
+ * Ctrl-C keeps it): that picture is the cancelled job's result.
  */
 export async function runJob(job: Job, ctx: RunContext): Promise<void> {
   const { signal } = job.controller;
@@ -64,20 +68,24 @@ export async function runJob(job: Job, ctx: RunContext): Promise<void> {
       },
       onProgress: (p) => job.onProgress(p),
     });
-    if (signal.aborted) return;
+    const png = await encodeImage(result.image, "png");
+    // From here to the job's end nothing awaits, so a DELETE cannot come between the
+    // file and the ending: whatever the job says it has, it has.
     const file = path.join(job.dir, "result.png");
-    writeFileAtomic(file, await encodeImage(result.image, "png"));
-    job.end("done", {
+    writeFileAtomic(file, png);
+    job.end(result.reason === "aborted" ? "cancelled" : "done", {
       result: { file, width: result.image.width, height: result.image.height },
       iterations: result.iterations,
       loss: result.loss.total,
       elapsed: result.seconds,
     });
   } catch (e) {
-    if (signal.aborted) return;
-    if (e instanceof StylegramError)
-      job.end("failed", { error: withUploadNames(e.message, [job.spec.content, ...job.spec.styles]) });
-    else {
+    if (signal.aborted) job.end("cancelled");
+    else if (e instanceof StylegramError) {
+      const message = withUploadNames(e.message, [job.spec.content, ...job.spec.styles]);
+      ctx.logFailure(message, job);
+      job.end("failed", { error: message });
+    } else {
       ctx.logError(e, job);
       job.end("failed", {
         error: `internal error: ${(e as Error).message ?? String(e)} (a bug: the server's log has the details)`,

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyRequest } from "fastify";
 import sharp, { type Metadata } from "sharp";
@@ -12,13 +13,36 @@ export interface UploadLimits {
   pixels: number;
   /** Style images in one job. */
   styles: number;
+  /** Bytes of all the files of one request together. */
+  requestBytes: number;
 }
 
 export const DEFAULT_UPLOAD_LIMITS: UploadLimits = {
   fileBytes: 25 * 2 ** 20,
   pixels: 60e6,
   styles: 8,
+  requestBytes: 64 * 2 ** 20,
 };
+
+const megabytes = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+
+/** The refusal of a request whose files together are over the limit. */
+export function tooManyBytes(limits: UploadLimits): HttpError {
+  return new HttpError(
+    413,
+    `the files are over the ${megabytes(limits.requestBytes)} limit of one request together: send smaller images, or fewer`,
+  );
+}
+
+/** Passes bytes through, and fails once the request's files together pass `limit`. */
+function byteCounter(counted: { bytes: number }, limits: UploadLimits): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      counted.bytes += chunk.length;
+      done(counted.bytes > limits.requestBytes ? tooManyBytes(limits) : null, chunk);
+    },
+  });
+}
 
 /**
  * The formats a job may upload, as sharp's metadata names them from the bytes.
@@ -52,12 +76,13 @@ export interface JobUpload {
 
 /**
  * A client's file name made harmless for display, the command line and a
- * download's name: the last path component, printable characters only, short.
+ * download's name: the last path component, short, without control and
+ * format characters (a right-to-left override would show "gpj.exe" as
+ * "exe.jpg"), line separators or shell-quoting characters.
  */
 export function displayName(raw: string | undefined, fallback: string): string {
   const base = (raw ?? "").split(/[\\/]/).pop() ?? "";
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
-  const clean = base.replace(/[\u0000-\u001f\u007f"`$\\]/g, "").trim();
+  const clean = base.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}"`$\\]/gu, "").trim();
   const short = clean.length > 80 ? `${clean.slice(0, 60)}...${clean.slice(-17)}` : clean;
   return short === "" || short === "." || short === ".." ? fallback : short;
 }
@@ -102,7 +127,9 @@ async function inspect(file: string, field: string, shown: string, limits: Uploa
 /**
  * Reads a job's multipart request: the files are streamed into `dir` under
  * names the server chooses (content, style-1, ...), each capped at the byte
- * limit, then identified from their bytes and measured from their headers.
+ * limit and all together at the request's, and each is identified from its
+ * bytes and measured from its header as soon as it has arrived, so that a
+ * wrong file stops the request before the rest is received.
  * Throws an HttpError naming the field for anything wrong; the caller removes `dir`.
  */
 export async function readJobUpload(
@@ -116,9 +143,9 @@ export async function readJobUpload(
       "POST /api/jobs takes multipart/form-data: a file field content (the photo), one or more file fields style, and an optional field options (JSON)",
     );
   }
-  const megabytes = `${Math.round(limits.fileBytes / 2 ** 20)} MB`;
-  let content: { raw: string | undefined; file: string } | undefined;
-  const styles: { raw: string | undefined; file: string }[] = [];
+  let content: Upload | undefined;
+  const styles: Upload[] = [];
+  const counted = { bytes: 0 };
   let options: string | undefined;
   const parts = request.parts({
     limits: {
@@ -157,17 +184,24 @@ export async function readJobUpload(
       throw new HttpError(400, "content: send one photo (one content file)", "content");
     }
     const file = path.join(dir, field === "content" ? "content" : `style-${styles.length + 1}`);
-    await pipeline(part.file, fs.createWriteStream(file, { flags: "wx", mode: 0o600 }));
+    await pipeline(
+      part.file,
+      byteCounter(counted, limits),
+      fs.createWriteStream(file, { flags: "wx", mode: 0o600 }),
+    );
     if (part.file.truncated) {
       throw new HttpError(
         413,
-        `${field}: ${displayName(part.filename, "the file")} is over the ${megabytes} limit of one file: send a smaller image`,
+        `${field}: ${displayName(part.filename, "the file")} is over the ${megabytes(limits.fileBytes)} limit of one file: send a smaller image`,
         field,
       );
     }
-    const entry = { raw: part.filename, file };
-    if (field === "content") content = entry;
-    else styles.push(entry);
+    const given = displayName(part.filename, "");
+    const fallback = field === "content" ? "photo" : `style-${styles.length + 1}`;
+    const { width, height, ext } = await inspect(file, field, given || fallback, limits);
+    const upload = { name: given || `${fallback}.${ext}`, file, width, height };
+    if (field === "content") content = upload;
+    else styles.push(upload);
   }
   if (content === undefined) {
     throw new HttpError(400, "content is missing: send the photo as a file field named content", "content");
@@ -179,16 +213,7 @@ export async function readJobUpload(
       "style",
     );
   }
-  const measure = async (e: { raw: string | undefined; file: string }, field: string, fallback: string) => {
-    const given = displayName(e.raw, "");
-    const { width, height, ext } = await inspect(e.file, field, given || fallback, limits);
-    return { name: given || `${fallback}.${ext}`, file: e.file, width, height };
-  };
-  return {
-    content: await measure(content, "content", "photo"),
-    styles: await Promise.all(styles.map((s, i) => measure(s, "style", `style-${i + 1}`))),
-    options,
-  };
+  return { content, styles, options };
 }
 
 /** A library message with the server's private file paths replaced by the names the client gave. */

@@ -1,6 +1,8 @@
+import fs from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
 import type { StylegramServer } from "../../src/server/app.js";
+import { OWNER_FILE } from "../../src/server/private-dir.js";
 import { IMAGES_DIR } from "./shared.js";
 
 /** The shared photo and painting, shrunk to `edge` pixels: real pictures, tiny work. */
@@ -43,6 +45,11 @@ export function jobForm(parts: FormParts): FormData {
   return form;
 }
 
+/** The job folders in a server's private folder (its owner file left out). */
+export function jobDirs(server: StylegramServer): string[] {
+  return fs.readdirSync(server.dir).filter((n) => n !== OWNER_FILE);
+}
+
 export interface JobJson {
   id: string;
   state: string;
@@ -53,6 +60,9 @@ export interface JobJson {
   error: string | null;
   losses: [number, number][];
   preview: string | null;
+  eta: number | null;
+  content: string;
+  styles: string[];
   command: string;
   options: Record<string, unknown>;
   result: { width: number; height: number; png: string; jpeg: string; webp: string } | null;

@@ -3,6 +3,7 @@ import net from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { StylegramError, UsageError } from "../../errors.js";
+import { hostName, isLoopback } from "../../server/hosts.js";
 import { WEB_DIR } from "../../server/web-dir.js";
 import { weightsFromFlags } from "../objective-flags.js";
 import { joinNegativeValues, parseCount, parseNumber, valueFlags } from "../parse.js";
@@ -14,24 +15,29 @@ Serves the web app: a page to drop a photo and style images on, with a live
 preview, the loss curve and downloads, and the HTTP API it uses (README: Web app).
 
 Options:
-  --port N          port to listen on (default 8080; 0 picks a free one)
-  --host ADDRESS    address to listen on (default 127.0.0.1, this machine only);
-                    0.0.0.0 serves everyone on your network
-  --concurrency N   jobs that compute at once (default 1); the others wait in line
-  --weights PATH    VGG19 weights: a folder, a Keras .h5 or a .safetensors file
-                    (default: $STYLEGRAM_WEIGHTS, else the cache of 'stylegram models fetch')
-  --fetch           download the weights into the cache first if they are missing
+  --port N             port to listen on (default 8080; 0 picks a free one)
+  --host ADDRESS       address to listen on (default 127.0.0.1, this machine only);
+                       0.0.0.0 serves everyone on your network
+  --allowed-host NAME  a name the page may be opened by besides localhost and this
+                       machine's addresses, such as mybox.local (repeat for more)
+  --concurrency N      jobs that compute at once (default 1); the others wait in line
+  --weights PATH       VGG19 weights: a folder, a Keras .h5 or a .safetensors file
+                       (default: $STYLEGRAM_WEIGHTS, else the cache of 'stylegram models fetch')
+  --fetch              download the weights into the cache first if they are missing
 
 Uploads and results live in a private temporary folder, removed when the
 server stops (Ctrl-C, SIGTERM); a result stays downloadable for an hour.
+Errors and failed jobs are reported on stderr.
 
 Examples:
   stylegram serve
-  stylegram serve --port 3000 --concurrency 2`;
+  stylegram serve --port 3000 --concurrency 2
+  stylegram serve --host 0.0.0.0 --allowed-host mybox.local`;
 
 const SERVE_FLAGS = {
   port: { type: "string" },
   host: { type: "string" },
+  "allowed-host": { type: "string", multiple: true },
   concurrency: { type: "string" },
   weights: { type: "string" },
   fetch: { type: "boolean" },
@@ -39,11 +45,6 @@ const SERVE_FLAGS = {
 } as const;
 
 export const SERVE_FLAG_NAMES = Object.keys(SERVE_FLAGS);
-
-/** Whether an address reaches this machine only. */
-export function isLoopback(host: string): boolean {
-  return host === "localhost" || /^127(\.\d{1,3}){3}$/.test(host) || host === "::1";
-}
 
 export async function serveCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -68,6 +69,14 @@ export async function serveCommand(argv: string[], out: (s: string) => void): Pr
   if (host !== "localhost" && net.isIP(host) === 0) {
     throw new UsageError(`--host expects an IP address such as 127.0.0.1 or 0.0.0.0, got "${host}"`);
   }
+  const allowedHosts = values["allowed-host"] ?? [];
+  for (const name of allowedHosts) {
+    if (hostName(name) !== name.toLowerCase() || name.includes(":")) {
+      throw new UsageError(
+        `--allowed-host expects a host name or address such as mybox.local or 192.168.1.5, without a scheme or port, got "${name}"`,
+      );
+    }
+  }
   const concurrency = parseCount("--concurrency", values.concurrency) ?? 1;
   if (!fs.existsSync(path.join(WEB_DIR, "index.html"))) {
     throw new StylegramError(
@@ -87,13 +96,10 @@ export async function serveCommand(argv: string[], out: (s: string) => void): Pr
       const weights = await weightsFromFlags(values, signal);
       // Imported here, so that the other commands do not load the web server.
       const { buildServer } = await import("../../server/app.js");
-      const weightsPath = values.weights ?? (process.env.STYLEGRAM_WEIGHTS || undefined);
-      const server = await buildServer({
-        weights,
-        ...(weightsPath === undefined ? {} : { weightsPath: path.resolve(weightsPath) }),
-        concurrency,
-        loopbackOnly: loopback,
-      });
+      const server = await buildServer({ weights, concurrency, allowedHosts, log: process.stderr });
+      for (const stale of server.removedStale) {
+        process.stderr.write(`removed ${stale}, left behind by a server that was killed\n`);
+      }
       try {
         await server.app.listen({ port, host });
       } catch (e) {
@@ -115,7 +121,7 @@ export async function serveCommand(argv: string[], out: (s: string) => void): Pr
       }
       const address = server.app.server.address() as net.AddressInfo;
       const shown = loopback
-        ? host === "::1"
+        ? host.includes(":")
           ? "[::1]"
           : "localhost"
         : host.includes(":")
