@@ -124,10 +124,14 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     logger: options.log ? { level: "warn", stream: logLines(options.log) } : false,
     // Uploads are streamed by the multipart parser with their own limits; other bodies are tiny.
     bodyLimit: 64 * 1024,
-    // A request (an upload) must have arrived in this time, however slowly it trickles; node checks
-    // every connectionsCheckingInterval, so that is a fraction of it.
+    // A request (an upload) must have arrived in this time, however slowly it trickles. Node checks
+    // every connectionsCheckingInterval, so that is a fraction of it, and it checks nothing while
+    // headersTimeout (default 60 s) is longer than requestTimeout.
     requestTimeout,
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(requestTimeout / 4))) },
+    http: {
+      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(requestTimeout / 4))),
+      headersTimeout: Math.min(60_000, requestTimeout),
+    },
     // Closing ends every connection, uploads in the middle included, so that a stop takes seconds.
     forceCloseConnections: true,
   });

@@ -143,6 +143,28 @@ export async function readJobUpload(
       "POST /api/jobs takes multipart/form-data: a file field content (the photo), one or more file fields style, and an optional field options (JSON)",
     );
   }
+  try {
+    return await readParts(request, dir, limits);
+  } catch (e) {
+    throw malformed(e) ?? e;
+  }
+}
+
+/**
+ * busboy's own errors (no boundary, a body that ends before its last
+ * boundary, a broken part header) as a 400; any other error as it was.
+ */
+function malformed(e: unknown): HttpError | undefined {
+  if (!(e instanceof Error) || e instanceof HttpError) return undefined;
+  // Fastify's and the plugin's errors have a code (the error handler words them), the file system's a syscall.
+  if ("code" in e || "syscall" in e || "statusCode" in e) return undefined;
+  return new HttpError(
+    400,
+    `the request is not well-formed multipart/form-data (${e.message}): send it as a browser's FormData does`,
+  );
+}
+
+async function readParts(request: FastifyRequest, dir: string, limits: UploadLimits): Promise<JobUpload> {
   let content: Upload | undefined;
   const styles: Upload[] = [];
   const counted = { bytes: 0 };

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import sharp from "sharp";
 import type { StylegramServer } from "../../src/server/app.js";
@@ -86,3 +87,52 @@ export async function waitForJob(
 }
 
 export { bombPng } from "./png.js";
+
+/** A form as the bytes a browser sends, with its content type (multipart, with the boundary). */
+export async function encodeForm(form: FormData): Promise<{ body: Buffer; contentType: string }> {
+  const request = new Request("http://localhost/", { method: "POST", body: form });
+  return {
+    body: Buffer.from(await request.arrayBuffer()),
+    contentType: request.headers.get("content-type") as string,
+  };
+}
+
+/** A raw HTTP/1.1 connection to a server: what it sends, and what comes back. */
+export interface RawRequest {
+  socket: net.Socket;
+  /** Everything the server has answered so far. */
+  answer(): string;
+  /** Resolves when the server has closed the connection (or it was reset). */
+  closed: Promise<void>;
+}
+
+/**
+ * Opens a connection to `port` on loopback and sends the head of a POST and
+ * the first `sent` bytes of its body: the rest is for the test to trickle, or withhold.
+ */
+export function rawPost(
+  port: number,
+  path: string,
+  headers: Record<string, string>,
+  first: Buffer,
+  host = "127.0.0.1",
+): RawRequest {
+  const socket = net.connect(port, host);
+  let answer = "";
+  socket.on("data", (c: Buffer) => {
+    answer += c.toString("latin1");
+  });
+  const closed = new Promise<void>((resolve) => {
+    socket.on("close", () => resolve());
+    socket.on("error", () => resolve());
+  });
+  const head = [
+    `POST ${path} HTTP/1.1`,
+    `Host: localhost:${port}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    "",
+    "",
+  ].join("\r\n");
+  socket.write(Buffer.concat([Buffer.from(head, "latin1"), first]));
+  return { socket, answer: () => answer, closed };
+}
