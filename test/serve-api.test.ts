@@ -4,7 +4,7 @@
  * the queue with concurrent jobs, cancel, limits, expiry and clean-up.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -16,7 +16,8 @@ import { STYLIZE_FLAG_NAMES } from "../src/cli/commands/stylize.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { buildServer, type ServerOptions, type StylegramServer } from "../src/server/app.js";
-import { JOB_OPTIONS } from "../src/server/options.js";
+import { apiAllows, JOB_OPTIONS } from "../src/server/options.js";
+import { OWNER_FILE } from "../src/server/private-dir.js";
 import { bombPng, type JobJson, jobDirs, jobForm, tinyImages, waitForJob } from "./support/serve.js";
 import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
@@ -400,8 +401,9 @@ describe("stylegram serve's API", shared, () => {
     assert.deepEqual(jobDirs(s), []);
   });
 
-  test("a job that fails says why on its page, and the next job runs", async () => {
-    const s = await serve();
+  test("a job that fails says why on its page and in the server's log, and the next job runs", async () => {
+    const log: string[] = [];
+    const s = await serve({ log: { write: (line: string) => log.push(line) } });
     // The header is fine (so the request is taken), the pixels are not: it fails when decoded.
     const truncated = photo.subarray(0, Math.floor(photo.length / 2));
     const r = await post(
@@ -413,6 +415,16 @@ describe("stylegram serve's API", shared, () => {
     assert.equal(failed.state, "failed");
     assert.match(failed.error as string, /cannot read image cut\.png: .*truncated or corrupt/);
     assert.doesNotMatch(failed.error as string, /stylegram-serve-/);
+    assert.ok(
+      log.some((l) => l.includes(`warn: job ${failed.id} failed: cannot read image cut.png`)),
+      log.join(""),
+    );
+    // An unexpected error (what a 500 reports) goes there with its stack, one readable line and the trace.
+    s.app.log.error({ err: new Error("boom") }, "GET /x: boom");
+    assert.match(
+      log.at(-1) as string,
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d error: GET \/x: boom\n {2}Error: boom\n\s+at /,
+    );
     const result = await s.app.inject({ url: `/api/jobs/${failed.id}/result` });
     assert.equal(result.statusCode, 409);
     assert.match(result.json().error, /failed: it has no result/);
@@ -634,5 +646,168 @@ describe("stylegram serve's API", shared, () => {
     await waitForJob(s, (running.json() as { id: string }).id, (j) => j.iteration > 0);
     await s.app.close();
     assert.equal(fs.existsSync(s.dir), false, "the private folder is removed at close");
+  });
+
+  test("results and previews: the format is an own key, they are same-origin only, a removed one is a 404", async () => {
+    const s = await serve({ frameMs: 0 });
+    const r = await post(
+      s,
+      jobForm({ content: photo, styles: [painting], options: { size: 48, iterations: 2 } }),
+    );
+    const job = await waitForJob(s, (r.json() as { id: string }).id);
+    assert.equal(job.state, "done");
+    assert.equal(job.eta, 0, "a finished job has no time left");
+    for (const format of ["__proto__", "toString", "constructor", "hasOwnProperty", "valueOf"]) {
+      const bad = await s.app.inject({ url: `/api/jobs/${job.id}/result?format=${format}` });
+      assert.equal(bad.statusCode, 400, `${format}: ${bad.body}`);
+      assert.match(bad.json().error, /format must be png, jpeg or webp/);
+    }
+    for (const url of [job.preview as string, job.result?.png as string, job.result?.webp as string]) {
+      const res = await s.app.inject({ url });
+      assert.equal(res.statusCode, 200, url);
+      assert.equal(res.headers["cross-origin-resource-policy"], "same-origin", url);
+    }
+    fs.rmSync(path.join(s.dir, job.id), { recursive: true });
+    const gone = await s.app.inject({ url: job.result?.png as string });
+    assert.equal(gone.statusCode, 404, gone.body);
+  });
+
+  test("file names reach the page and the command without control, format or bidi characters", async () => {
+    const s = await serve();
+    const names: [string, string][] = [
+      ["photo\u202egpj.exe", "photogpj.exe"],
+      ["a\u200bb\u2066c\u2069\u200f.png", "abc.png"],
+      ["\u0007bell\u2028line\u0085.png", "bellline.png"],
+    ];
+    for (const [raw, shown] of names) {
+      const r = await post(
+        s,
+        jobForm({ content: [photo, raw], styles: [[painting, raw]], options: { size: 48, iterations: 1 } }),
+      );
+      assert.equal(r.statusCode, 202, r.body);
+      const job = await waitForJob(s, (r.json() as { id: string }).id);
+      assert.equal(job.content, shown);
+      assert.deepEqual(job.styles, [shown]);
+      assert.doesNotMatch(job.command, /[\p{Cc}\p{Cf}\u2028\u2029]/u, job.command);
+    }
+  });
+
+  test("the advice of a refusal suggests no value the API refuses", async () => {
+    const s = await serve();
+    // A valid 1x400 PNG: so narrow that only a size far over the API's 4096 (or a style scale over 8) would do.
+    const narrow = await sharp({ create: { width: 400, height: 1, channels: 3, background: "#357" } })
+      .png()
+      .toBuffer();
+    for (const [what, form] of [
+      ["style", jobForm({ content: photo, styles: [[narrow, "strip.png"]], options: { size: 64 } })],
+      ["content", jobForm({ content: [narrow, "strip.png"], styles: [painting], options: { size: 64 } })],
+    ] as const) {
+      const r = await post(s, form);
+      assert.equal(r.statusCode, 400, `${what}: ${r.body}`);
+      const { error } = r.json() as { error: string };
+      for (const [, flag, value] of error.matchAll(/\((--[a-z-]+) ([^\s),]+)\)/g)) {
+        assert.ok(apiAllows(flag as string, value as string), `${what}: suggests ${flag} ${value}: ${error}`);
+      }
+      assert.match(
+        error,
+        /this server allows \(.*size at most 4096.*\), crop the image to a less narrow shape/,
+        error,
+      );
+    }
+  });
+
+  test("a DELETE racing the end of a job: the picture is either returned or removed, never both", async () => {
+    const s = await serve();
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < 9; i++) {
+      const r = await post(
+        s,
+        jobForm({ content: photo, styles: [painting], options: { size: 48, iterations: 3 } }),
+      );
+      const id = (r.json() as { id: string }).id;
+      // DELETE at iteration 1, 2 or 3 of 3, then 0, 4 or 40 ms later: around the last step, the save and after.
+      const at = (i % 3) + 1;
+      await new Promise<void>((resolve) => {
+        s.jobs.get(id)?.subscribe((e) => {
+          if ((e.type === "progress" && e.iteration >= at) || e.type === "done") resolve();
+        });
+      });
+      await new Promise((resolve) => setTimeout(resolve, [0, 4, 40][Math.floor(i / 3)]));
+      const del = await s.app.inject({ method: "DELETE", url: `/api/jobs/${id}` });
+      assert.ok([200, 202].includes(del.statusCode), del.body);
+      const said = del.json() as { state: string; removed?: boolean };
+      const file = path.join(s.dir, id, "result.png");
+      if (said.removed) {
+        // A finished job: its picture is gone, and so is the job.
+        assert.equal(fs.existsSync(file), false, `${id}: removed, yet its picture is there`);
+        assert.equal((await s.app.inject({ url: `/api/jobs/${id}` })).statusCode, 404);
+        outcomes.set("removed", (outcomes.get("removed") ?? 0) + 1);
+        continue;
+      }
+      const job = await waitForJob(s, id);
+      const result = await s.app.inject({ url: `/api/jobs/${id}/result` });
+      // Whatever the job says it has is what it has.
+      assert.equal(
+        job.result !== null,
+        fs.existsSync(file),
+        `${id}: ${job.state}, result ${JSON.stringify(job.result)}`,
+      );
+      assert.equal(result.statusCode, job.result === null ? 409 : 200);
+      const key = `${job.state}${job.result ? " with a picture" : ""}`;
+      outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    }
+    console.log("DELETE racing the end:", Object.fromEntries(outcomes));
+  });
+
+  test("a private folder left by a killed server is removed at the start; a live or foreign one is not", async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-stale-"));
+    try {
+      const first = await serve({ tmpRoot: root });
+      const me = JSON.parse(fs.readFileSync(path.join(first.dir, OWNER_FILE), "utf8")) as Record<
+        string,
+        unknown
+      >;
+      await first.app.close();
+      const gone = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid as number;
+      const sleeper = spawn("sleep", ["60"]);
+      const make = (name: string, owner?: object, ageMs = 0) => {
+        const dir = path.join(root, name);
+        fs.mkdirSync(path.join(dir, "job"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "job", "result.png"), "x");
+        if (owner) {
+          const file = path.join(dir, OWNER_FILE);
+          fs.writeFileSync(file, JSON.stringify(owner));
+          const then = new Date(Date.now() - ageMs);
+          fs.utimesSync(file, then, then);
+        }
+        return dir;
+      };
+      try {
+        const killed = make("stylegram-serve-aaaaaa", { ...me, pid: gone });
+        const live = make("stylegram-serve-bbbbbb", { ...me, pid: sleeper.pid });
+        const unknown = make("stylegram-serve-cccccc");
+        const elsewhereFresh = make("stylegram-serve-dddddd", { ...me, pidns: "pid:[1]", pid: gone });
+        const elsewhereOld = make(
+          "stylegram-serve-eeeeee",
+          { ...me, pidns: "pid:[1]", pid: gone },
+          20 * 60_000,
+        );
+        // A link named like a folder of ours, to a folder with a dead owner: neither is touched.
+        const target = make("elsewhere", { ...me, pid: gone });
+        const link = path.join(root, "stylegram-serve-ffffff");
+        fs.symlinkSync(target, link);
+        const other = path.join(root, "something-else");
+        fs.mkdirSync(other);
+        const s = await serve({ tmpRoot: root });
+        assert.deepEqual(s.removedStale.sort(), [killed, elsewhereOld].sort());
+        for (const kept of [live, unknown, elsewhereFresh, link, target, other, s.dir])
+          assert.ok(fs.existsSync(kept), `${kept} was kept`);
+        assert.equal(fs.existsSync(killed), false);
+      } finally {
+        sleeper.kill();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
