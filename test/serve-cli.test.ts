@@ -165,6 +165,10 @@ describe("stylegram serve", () => {
         // A photo whose header reads but whose pixels do not: the job fails when it runs.
         const failing = await submit(photo.subarray(0, photo.length >> 1), { size: 48, iterations: 2 });
         await cli.waitFor(new RegExp(`warn: job ${failing} failed: cannot read image cut\\.png`));
+        // The job's command is for whoever reads the page: no path of the server's (its weights) in it.
+        const view = (await (await fetch(`${url}api/jobs/${failing}`)).json()) as { command: string };
+        assert.match(view.command, /^stylegram cut\.png /);
+        assert.ok(!view.command.includes(WEIGHTS_DIR) && !view.command.includes("--weights"), view.command);
         const running = await submit(photo, { size: 48, iterations: 10_000 });
         for (;;) {
           const j = (await (await fetch(`${url}api/jobs/${running}`)).json()) as { iteration: number };
