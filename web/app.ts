@@ -185,10 +185,40 @@ function showImages(): void {
   $("drop-style").classList.toggle("filled", styles.length > 0);
 }
 
-function wireDrop(zone: HTMLElement, input: HTMLInputElement, take: (files: File[]) => void): void {
-  const images = (list: FileList | null) => [...(list ?? [])].filter((f) => f.type.startsWith("image/"));
+/** The types the server reads (it checks the bytes again); anything else is said at once, not after Start. */
+const IMAGE_TYPES = new Set([
+  "image/jpeg",
+  "image/png",
+  "image/webp",
+  "image/gif",
+  "image/tiff",
+  "image/avif",
+]);
+
+function wireDrop(
+  zone: HTMLElement,
+  input: HTMLInputElement,
+  field: "content" | "style",
+  take: (files: File[]) => void,
+): void {
+  const choose = (list: FileList | null) => {
+    const files = [...(list ?? [])];
+    const images = files.filter((f) => IMAGE_TYPES.has(f.type));
+    const others = files.filter((f) => !IMAGE_TYPES.has(f.type)).map((f) => f.name);
+    const names =
+      others.length > 2
+        ? `${others.slice(0, 2).join(", ")} and ${others.length - 2} more`
+        : others.join(" and ");
+    zoneError(
+      field,
+      others.length === 0
+        ? undefined
+        : `${names} ${others.length > 1 ? "are not images" : "is not an image"} stylegram reads: choose JPEG, PNG, WebP, GIF, TIFF or AVIF.`,
+    );
+    if (images.length > 0) take(images);
+  };
   input.addEventListener("change", () => {
-    take(images(input.files));
+    choose(input.files);
     input.value = "";
   });
   zone.addEventListener("dragover", (e) => {
@@ -199,8 +229,16 @@ function wireDrop(zone: HTMLElement, input: HTMLInputElement, take: (files: File
   zone.addEventListener("drop", (e) => {
     e.preventDefault();
     zone.classList.remove("over");
-    take(images(e.dataTransfer?.files ?? null));
+    choose(e.dataTransfer?.files ?? null);
   });
+}
+
+/** A problem with the files chosen for one drop zone, said under it as soon as they are chosen. */
+function zoneError(field: "content" | "style", message: string | undefined): void {
+  const p = $(`error-${field}`);
+  p.hidden = message === undefined;
+  p.textContent = message ?? "";
+  $(`drop-${field}`).classList.toggle("invalid", message !== undefined);
 }
 
 // ---- Starting a job ---------------------------------------------------------
@@ -226,6 +264,8 @@ async function start(e: SubmitEvent): Promise<void> {
   if (!photo) return formError("Choose a photo first.", "content");
   if (styles.length === 0) return formError("Choose at least one style image.", "style");
   formError(undefined);
+  zoneError("content", undefined);
+  zoneError("style", undefined);
   const options = Object.fromEntries([...readers].map(([k, read]) => [k, read()]));
   const body = new FormData();
   body.append("content", photo, photo.name);
@@ -245,8 +285,10 @@ async function start(e: SubmitEvent): Promise<void> {
       );
     }
     placeholder = URL.createObjectURL(photo);
+    // The job's card is shown (and on a narrow screen moved above the form) before it is scrolled to;
+    // scrolling first would leave the view on the form, the card far above it.
+    scrollToJob = window.matchMedia("(max-width: 900px)").matches;
     location.hash = `job=${answer.id}`;
-    if (window.matchMedia("(max-width: 900px)").matches) $("job").scrollIntoView({ behavior: "smooth" });
   } catch (err) {
     formError(`Could not reach the server: ${(err as Error).message}`);
   } finally {
@@ -259,7 +301,7 @@ async function start(e: SubmitEvent): Promise<void> {
 
 interface JobView {
   id: string;
-  state: "queued" | "running" | "done" | "failed" | "cancelled";
+  state: "queued" | "running" | "cancelling" | "done" | "failed" | "cancelled";
   position: number | null;
   iteration: number;
   iterations: number;
@@ -280,6 +322,8 @@ interface JobView {
 
 /** The photo's own picture, shown until the first frame arrives (only in the tab that uploaded it). */
 let placeholder: string | undefined;
+/** Set by Start on a narrow screen: the next render scrolls its card into view. */
+let scrollToJob = false;
 let source: EventSource | undefined;
 let plot: uPlot | undefined;
 let points: [number[], number[]] = [[], []];
@@ -303,14 +347,14 @@ function status(state: JobView["state"] | "gone", text: string): void {
   badge.textContent = {
     queued: "Waiting",
     running: "Painting",
+    cancelling: "Stopping",
     done: "Done",
     failed: "Failed",
     cancelled: "Cancelled",
     gone: "Gone",
   }[state];
   $("status-text").textContent = text;
-  const finished = state !== "queued" && state !== "running";
-  $("cancel").hidden = finished;
+  $("cancel").hidden = state !== "queued" && state !== "running";
   $("job-view").dataset.state = state;
 }
 
@@ -333,7 +377,19 @@ function makePlot(): uPlot {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: false }, y: { distr: 3 } },
       axes: [
-        { stroke: "#77746f", grid: { stroke: "#ece9e3" }, ticks: { show: false }, size: 30 },
+        {
+          stroke: "#77746f",
+          grid: { stroke: "#ece9e3" },
+          ticks: { show: false },
+          size: 30,
+          // Iterations are whole: ticks at 1, 2, 5, 10, ... never 1.5.
+          incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000],
+          values: (_u, vals) => {
+            const labels = vals.map((v) => (Number.isInteger(v) ? String(v) : ""));
+            box.dataset.xticks = labels.filter((l) => l !== "").join(",");
+            return labels;
+          },
+        },
         {
           stroke: "#77746f",
           grid: { stroke: "#ece9e3" },
@@ -377,6 +433,13 @@ function showPreview(url: string | null): void {
   const img = $<HTMLImageElement>("preview");
   if (url !== null && img.getAttribute("src") !== url) img.src = url;
   $("preview-box").classList.toggle("waiting", url === null || url === placeholder);
+}
+
+/** The preview's box takes the picture's shape, so that no background shows beside it. */
+function fitPreview(): void {
+  const img = $<HTMLImageElement>("preview");
+  if (img.naturalWidth > 0 && img.naturalHeight > 0)
+    $("preview-box").style.setProperty("--ratio", String(img.naturalWidth / img.naturalHeight));
 }
 
 function showSettings(v: JobView): void {
@@ -449,6 +512,10 @@ function render(v: JobView): void {
   $("empty").hidden = true;
   $("job-view").hidden = false;
   $("job-view").dataset.job = v.id;
+  if (scrollToJob) {
+    scrollToJob = false;
+    $("job").scrollIntoView({ block: "start" });
+  }
   points = [v.losses.map((p) => p[0]), v.losses.map((p) => p[1])];
   drawSoon();
   progress(v.iteration, v.iterations);
@@ -461,11 +528,21 @@ function render(v: JobView): void {
   const text = {
     queued: queuedText(v.position),
     running: v.iteration > 0 ? "" : "Preparing the network…",
+    cancelling: STOPPING,
     done: `${v.iteration} iterations in ${clock(v.elapsed)}${v.result ? `, ${v.result.width} × ${v.result.height}` : ""}`,
     failed: "",
-    cancelled: "Stopped before the end; nothing was kept.",
+    cancelled: cancelledText(v.iteration, v.iterations, v.result),
   }[v.state];
   status(v.state, text);
+}
+
+const STOPPING = "Stopping after the current step…";
+
+/** What a cancelled job kept: like the CLI's Ctrl-C, the best picture so far once it has one. */
+function cancelledText(iteration: number, iterations: number, result: { width: number } | null): string {
+  return result
+    ? `Cancelled at iteration ${iteration} of ${iterations}; the best picture so far is kept.`
+    : "Cancelled before the first iteration: there is no picture.";
 }
 
 function attach(id: string): void {
@@ -477,7 +554,7 @@ function attach(id: string): void {
     es.addEventListener(type, (e) => handle(JSON.parse((e as MessageEvent<string>).data) as T));
   on<JobView>("snapshot", (v) => {
     render(v);
-    if (v.state !== "queued" && v.state !== "running") es.close();
+    if (v.state === "done" || v.state === "failed" || v.state === "cancelled") es.close();
   });
   on<{ position: number }>("queued", (d) => status("queued", queuedText(d.position)));
   on("running", () => status("running", "Preparing the network…"));
@@ -497,7 +574,9 @@ function attach(id: string): void {
     eta: number;
     preview: string | null;
   }>("progress", (d) => {
-    if (d.iteration === 1 || $("badge").textContent !== "Painting") status("running", "");
+    const state = $("job-view").dataset.state;
+    if (state === "cancelling") return; // the last steps of a stopping run: the picture kept is the best one
+    if (d.iteration === 1 || state !== "running") status("running", "");
     progress(d.iteration, d.iterations);
     $("stat-elapsed").textContent = clock(d.elapsed);
     $("stat-eta").textContent = clock(d.eta);
@@ -532,10 +611,31 @@ function attach(id: string): void {
     status("failed", "");
     showEnd({ id, state: "failed", error: d.error, result: null });
   });
-  on("cancelled", () => {
-    es.close();
-    status("cancelled", "Stopped before the end; nothing was kept.");
+  on("cancelling", () => {
+    $("stat-eta").textContent = "–";
+    status("cancelling", STOPPING);
   });
+  on<{ iterations: number; loss: number | null; result: { width: number; height: number } | null }>(
+    "cancelled",
+    (d) => {
+      es.close();
+      $("stat-eta").textContent = "–";
+      status("cancelled", cancelledText(d.iterations, total, d.result));
+      const base = `/api/jobs/${encodeURIComponent(id)}/result?format=`;
+      showEnd({
+        id,
+        state: "cancelled",
+        error: null,
+        result: d.result && {
+          width: d.result.width,
+          height: d.result.height,
+          png: `${base}png`,
+          jpeg: `${base}jpeg`,
+          webp: `${base}webp`,
+        },
+      });
+    },
+  );
   es.addEventListener("error", () => {
     if (es.readyState !== EventSource.CLOSED) return; // the browser retries by itself
     void fetch(`/api/jobs/${encodeURIComponent(id)}`).then(async (r) => {
@@ -558,18 +658,23 @@ function jobFromAddress(): string | undefined {
 // ---- Wiring -----------------------------------------------------------------
 
 async function main(): Promise<void> {
-  wireDrop($("drop-content"), $<HTMLInputElement>("content"), (files) => {
+  wireDrop($("drop-content"), $<HTMLInputElement>("content"), "content", (files) => {
     if (files[0]) photo = files[0];
     showImages();
   });
-  wireDrop($("drop-style"), $<HTMLInputElement>("style"), (files) => {
+  wireDrop($("drop-style"), $<HTMLInputElement>("style"), "style", (files) => {
     styles = [...styles, ...files];
     showImages();
   });
   $<HTMLFormElement>("form").addEventListener("submit", (e) => void start(e));
+  $("preview").addEventListener("load", fitPreview);
   $("cancel").addEventListener("click", () => {
     const id = jobFromAddress();
-    if (id) void fetch(`/api/jobs/${encodeURIComponent(id)}`, { method: "DELETE" });
+    if (!id) return;
+    $<HTMLButtonElement>("cancel").disabled = true;
+    void fetch(`/api/jobs/${encodeURIComponent(id)}`, { method: "DELETE" }).finally(() => {
+      $<HTMLButtonElement>("cancel").disabled = false;
+    });
   });
   $("copy").addEventListener("click", async () => {
     const text = $("command").textContent ?? "";
