@@ -8,7 +8,15 @@ import type { VggWeights } from "../src/network/weights.js";
 import { chooseTile, objectiveBytes, tiledObjectiveBytes } from "../src/objective/memory.js";
 import { type Evaluation, Objective } from "../src/objective/objective.js";
 import type { ObjectiveOptions } from "../src/objective/options.js";
-import { ALIGN, cropSize, haloFor, ownMask, planTiles, validMask } from "../src/objective/tiling.js";
+import {
+  ALIGN,
+  cropSize,
+  haloFor,
+  ownMask,
+  planTiles,
+  tileCount,
+  validMask,
+} from "../src/objective/tiling.js";
 import type { Stage } from "../src/stylize/options.js";
 import { preflight } from "../src/stylize/preflight.js";
 import { stylize } from "../src/stylize/stylize.js";
@@ -90,6 +98,24 @@ describe("tile plans", () => {
     for (let t = 160; t <= largest; t += ALIGN)
       assert.ok(work(2048, 1536, chosen) <= work(2048, 1536, t), String(t));
     assert.deepEqual(pick(4096, 4096, 1e9), { tiled: true }, "nothing fits in 1 GB");
+  });
+
+  test("tileCount counts planTiles' tiles without making them", () => {
+    for (const [w, h] of [
+      [100, 100],
+      [2048, 1536],
+      [4097, 333],
+      [62000, 16],
+    ] as const) {
+      for (const t of [64, 160, 512, 1000]) {
+        const crop = cropSize(t, 80, w, h);
+        assert.equal(
+          tileCount(w, h, crop, 80),
+          planTiles(w, h, crop, 80).tiles.length,
+          `${w}x${h} tile ${t}`,
+        );
+      }
+    }
   });
 
   test("a tiled evaluation's memory is bounded by the tile", () => {

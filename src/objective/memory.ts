@@ -1,6 +1,6 @@
 import os from "node:os";
 import { CONV_LAYERS, channelsOf, deepest, featureSize, RELU_LAYERS } from "../network/layers.js";
-import { ALIGN, cropSize, haloFor, planTiles } from "./tiling.js";
+import { ALIGN, cropSize, haloFor, tileCount } from "./tiling.js";
 
 /**
  * Peak memory of the objective, from the sizes of the graph's tensors.
@@ -107,8 +107,8 @@ export function chooseTile(
     t -= ALIGN
   ) {
     if (!budget(tiledObjectiveBytes(width, height, layers, contentLayers, t))) continue;
-    const plan = planTiles(width, height, cropSize(t, halo, width, height), halo);
-    const work = plan.tiles.length * plan.cropWidth * plan.cropHeight;
+    const crop = cropSize(t, halo, width, height);
+    const work = tileCount(width, height, crop, halo) * crop.cropWidth * crop.cropHeight;
     if (!best || work < best.work) best = { tile: t, work };
   }
   return best ? { tiled: true, tile: best.tile } : { tiled: true };

@@ -90,6 +90,17 @@ function spans(n: number, crop: number, halo: number): Span[] {
   return out;
 }
 
+/** How many tiles planTiles makes, without making them (a check weighs thousands of tile sizes). */
+export function tileCount(
+  width: number,
+  height: number,
+  crop: { cropWidth: number; cropHeight: number },
+  halo: number,
+): number {
+  const along = (n: number, c: number) => (c >= n ? 1 : Math.ceil(n / (c - 2 * halo)));
+  return along(width, crop.cropWidth) * along(height, crop.cropHeight);
+}
+
 /** The crop size for owned tiles of `tile` px on a picture of up to `width` x `height`. */
 export function cropSize(
   tile: number,

@@ -1,5 +1,5 @@
 import type { ImageSource } from "../api/inputs.js";
-import { StylegramError, UsageError } from "../errors.js";
+import { OutOfMemoryError, UsageError } from "../errors.js";
 import { imageFileSize } from "../image/io.js";
 import { deepest } from "../network/layers.js";
 import { regionBytes } from "../objective/masks.js";
@@ -15,10 +15,7 @@ import {
 } from "../objective/memory.js";
 import type { ResolvedObjective } from "../objective/options.js";
 import { minimumSize } from "../objective/size.js";
-import { STYLIZE_DEFAULTS } from "./options.js";
-
-/** The run would not fit in memory; nothing was started. */
-export class OutOfMemoryError extends StylegramError {}
+import { SIZE_LIMIT, STYLE_SCALE_LIMITS, STYLIZE_DEFAULTS } from "./options.js";
 
 interface Size {
   width: number;
@@ -75,6 +72,13 @@ export interface PreflightInput {
   tile?: number;
   /** Styles by region: the number of regions, whose masked features the graph keeps too. */
   regions?: number;
+  /** The largest size and style scale the caller accepts (a server's caps), so that advice stays within them. */
+  limits?: AdviceLimits;
+}
+
+export interface AdviceLimits {
+  size?: number;
+  styleScale?: number;
 }
 
 /**
@@ -155,27 +159,27 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     return graph + Math.min(history(longEdge), maxPairs(longEdge)) * pair;
   };
 
-  // The smallest size at which the content and every style image are large enough for the network.
-  const fitsNetwork = (size: number) =>
-    tooSmall(contentSize, size, allLayers) === undefined &&
-    styleSizes.every(
-      (s) => tooSmall(s, Math.max(1, Math.round(size * input.styleScale)), o.styleLayers) === undefined,
+  // The smallest size at which the content and every style image are large enough for the network,
+  // computed from the shapes (no search: a 1x4000 style image needs a size of 62000, at once).
+  const smallestSize = (from: number) =>
+    Math.max(
+      from,
+      neededEdge(contentSize, allLayers),
+      ...styleSizes.map((s) => sizeForStyleEdge(neededEdge(s, o.styleLayers), input.styleScale)),
     );
-  const smallestSize = (from: number) => {
-    let need = from;
-    while (!fitsNetwork(need)) need++;
-    return need;
-  };
+  // Advice names only values the caller accepts (a server caps them lower than the library).
+  const maxSize = Math.min(input.limits?.size ?? SIZE_LIMIT, SIZE_LIMIT);
+  const maxStyleScale = Math.min(input.limits?.styleScale ?? STYLE_SCALE_LIMITS.max, STYLE_SCALE_LIMITS.max);
+  const fitsMemory = (size: number) => size <= maxSize && peak(size) <= available;
   const scales: ScaleCheck[] = input.sizes.map((size) => {
     const c = fitLongEdge(contentSize, size);
     const small = tooSmall(contentSize, size, allLayers);
     if (small) {
       const need = smallestSize(small.need);
       // A panorama of 1000:1 would need a size no memory holds: then the shape is the problem.
-      const fix =
-        peak(need) <= available
-          ? `use a size of at least ${need} (--size ${need})`
-          : `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits in memory: crop it`;
+      const fix = fitsMemory(need)
+        ? `use a size of at least ${need} (--size ${need})`
+        : `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits${input.limits ? "" : " in memory"}: crop it`;
       throw tooSmallError("the content image", small.got, allLayers, fix);
     }
     styleSizes.forEach((s, i) => {
@@ -185,11 +189,22 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
         const what = input.styles.length > 1 ? `style image ${i + 1}` : "the style image";
         const scale = Math.ceil((100 * st.need) / size) / 100;
         const need = smallestSize(size);
+        // Only advice that can be followed: a style scale and a size within the limits and the memory.
+        const fixes = [
+          ...(scale <= maxStyleScale
+            ? [`use a style scale of at least ${scale} (--style-scale ${scale})`]
+            : []),
+          ...(fitsMemory(need) ? [`a size of at least ${need} (--size ${need})`] : []),
+        ];
+        const fix =
+          fixes.length > 0
+            ? fixes.join(" or ")
+            : `its shape (${s.width}x${s.height}) is too narrow for a size that fits: crop it`;
         throw tooSmallError(
           what,
           st.got,
           o.styleLayers,
-          `use a style scale of at least ${scale} (--style-scale ${scale}) or a size of at least ${need} (--size ${need})`,
+          fixes.length === 1 ? fix.replace(/^a size/, "use a size") : fix,
         );
       }
     });
@@ -263,25 +278,45 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
   return { scales, available };
 }
 
+/** The smallest long edge at which an image keeps the deepest layer's minimum on its short side. */
+export function neededEdge(size: Size, layers: readonly string[]): number {
+  if (layers.length === 0) return 1;
+  const min = minimumSize(layers);
+  const long = Math.max(size.width, size.height);
+  const short = Math.min(size.width, size.height);
+  // fitLongEdge rounds short * edge / long: it reaches min once that is min - 1/2 (floats: check and step).
+  let edge = Math.max(1, Math.ceil(((min - 0.5) * long) / short));
+  while (edge > 1 && shortSideAt(size, edge - 1) >= min) edge--;
+  while (shortSideAt(size, edge) < min) edge++;
+  return edge;
+}
+
+function shortSideAt(size: Size, longEdge: number): number {
+  const f = fitLongEdge(size, longEdge);
+  return Math.min(f.width, f.height);
+}
+
+/** The smallest output size whose style edge, round(size * styleScale), is at least `edge`. */
+export function sizeForStyleEdge(edge: number, styleScale: number): number {
+  if (edge <= 1) return 1;
+  let size = Math.max(1, Math.ceil((edge - 0.5) / styleScale));
+  if (!Number.isFinite(size) || size > Number.MAX_SAFE_INTEGER) return Number.POSITIVE_INFINITY;
+  while (size > 1 && Math.round((size - 1) * styleScale) >= edge) size--;
+  while (Math.round(size * styleScale) < edge) size++;
+  return size;
+}
+
 /**
- * The smallest long edge at which an image keeps the deepest layer's minimum on
- * its short side, when `longEdge` is too small for that; undefined when it is large enough.
+ * The long edge at which an image is too small for the deepest layer, with the edge it needs;
+ * undefined when it is large enough.
  */
 function tooSmall(
   size: Size,
   longEdge: number,
   layers: readonly string[],
 ): { got: Size; need: number } | undefined {
-  if (layers.length === 0) return undefined;
-  const min = minimumSize(layers);
-  const shortSide = (edge: number) => {
-    const f = fitLongEdge(size, edge);
-    return Math.min(f.width, f.height);
-  };
-  if (shortSide(longEdge) >= min) return undefined;
-  let need = longEdge;
-  while (shortSide(need) < min) need++;
-  return { got: fitLongEdge(size, longEdge), need };
+  const need = neededEdge(size, layers);
+  return longEdge >= need ? undefined : { got: fitLongEdge(size, longEdge), need };
 }
 
 function tooSmallError(what: string, got: Size, layers: readonly string[], fix: string): UsageError {
