@@ -1,5 +1,5 @@
 import { gradient } from "../autodiff/backward.js";
-import { StylegramError, UsageError } from "../errors.js";
+import { StylegramError, throwIfStopped, UsageError } from "../errors.js";
 import { Graph, type Tensor } from "../graph/graph.js";
 import type { RgbImage } from "../image/image.js";
 import type { Mask } from "../image/masks.js";
@@ -60,6 +60,11 @@ export interface ObjectiveInit {
    * undefined for all of it. Without `masks` each style then applies to the whole picture.
    */
   styleMasks?: readonly (Mask | undefined)[];
+  /**
+   * Stops the set-up (the targets' passes, each tile's, the compilation) with a StoppedError; a pass
+   * already running ends first, so a cancel takes effect within one forward pass.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -206,6 +211,7 @@ export class Objective {
         styles: init.styles,
         tile,
         ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
+        ...(init.signal ? { signal: init.signal } : {}),
         countFlops,
       });
       return new Objective(width, height, o, undefined, init.runtime, {}, precision, tiled.flops, tiled);
@@ -220,6 +226,7 @@ export class Objective {
       pooling: o.pooling,
       ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
       ...(masks ? { regions: { styleMasks: init.styleMasks ?? [] } } : {}),
+      ...(init.signal ? { signal: init.signal } : {}),
     });
     // Styles by region: the masks at each style layer, their normalisers and each region's targets.
     const regionData: Feeds = masks
@@ -249,6 +256,7 @@ export class Objective {
       Object.assign(feeds, regionData);
     }
     const objective = new Objective(width, height, o, g, init.runtime, feeds, precision, countFlops(g));
+    throwIfStopped(init.signal);
     await objective.prepare();
     return objective;
   }

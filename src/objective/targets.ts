@@ -1,4 +1,4 @@
-import { StylegramError } from "../errors.js";
+import { StylegramError, throwIfStopped } from "../errors.js";
 import { Graph, type Tensor } from "../graph/graph.js";
 import type { RgbImage } from "../image/image.js";
 import { toNetworkInput } from "../image/image.js";
@@ -42,6 +42,8 @@ export async function computeTargets(args: {
    * image that its style mask (at the style image's size; undefined: all of it) selects.
    */
   regions?: { styleMasks: readonly (Mask | undefined)[] };
+  /** Stops between the forward passes (each image's pass runs to its end). */
+  signal?: AbortSignal;
 }): Promise<Targets> {
   const { contentLayers, styleLayers } = args;
   const all = [...contentLayers, ...styleLayers];
@@ -66,6 +68,7 @@ export async function computeTargets(args: {
       : features;
     g.output(gramUnnormalised(g, masked), `gram_${l}`);
   }
+  throwIfStopped(args.signal);
   const compiled = await CompiledGraph.compile(g, args.runtime);
   try {
     const ones = Float32Array.of(1);
@@ -79,14 +82,16 @@ export async function computeTargets(args: {
             }),
           )
         : {};
-    const run = (img: RgbImage, fetches: string[], masks?: Map<string, Float32Array>) =>
-      compiled.run(
+    const run = (img: RgbImage, fetches: string[], masks?: Map<string, Float32Array>) => {
+      throwIfStopped(args.signal);
+      return compiled.run(
         {
           image: { data: toNetworkInput(img), dims: [1, 3, img.height, img.width] },
           ...maskFeeds(masks, img),
         },
         fetches,
       );
+    };
 
     if (contentLayers.length > 0) {
       if (!args.content) throw new Error("content layers are set but no content image is given");

@@ -1,4 +1,5 @@
 import { gradient } from "../autodiff/backward.js";
+import { throwIfStopped } from "../errors.js";
 import { Graph, type Tensor } from "../graph/graph.js";
 import { type RgbImage, toNetworkInput } from "../image/image.js";
 import { gramUnnormalised } from "../losses/style.js";
@@ -205,6 +206,8 @@ export class TiledEvaluator {
     tile: number;
     runtime?: RuntimeOptions;
     countFlops: (g: Graph) => number;
+    /** Stops the set-up between two tiles' passes. */
+    signal?: AbortSignal;
   }): Promise<TiledEvaluator> {
     const { o, content } = args;
     const halo = haloFor([...o.contentLayers, ...o.styleLayers]);
@@ -219,6 +222,7 @@ export class TiledEvaluator {
     const plan = planTiles(content.width, content.height, crop, halo);
     const gpu = args.runtime?.device === "webgpu";
     const fg = forwardGraph(args.weights, o, crop);
+    throwIfStopped(args.signal);
     const forward = { compiled: await CompiledGraph.compile(fg.graph, args.runtime), tg: fg };
     let backward: { compiled: CompiledGraph; tg: TileGraph } | undefined;
     try {
@@ -230,6 +234,7 @@ export class TiledEvaluator {
       if (o.contentLayers.length > 0) {
         const x = toNetworkInput(content);
         for (const tile of plan.tiles) {
+          throwIfStopped(args.signal);
           const out = await runForward(forward, plan, tile, x, o.contentLayers.map(featOut));
           for (const l of o.contentLayers) {
             const data = out[featOut(l)]?.data as Float32Array;
@@ -252,6 +257,7 @@ export class TiledEvaluator {
           o,
           planTiles(img.width, img.height, crop, halo),
           toNetworkInput(img),
+          args.signal,
         );
         for (const l of o.styleLayers) {
           const [h, w] = featureSize(img.height, img.width, l);
@@ -263,6 +269,7 @@ export class TiledEvaluator {
         }
       }
       const bg = backwardGraph(args.weights, o, crop, content, !gpu);
+      throwIfStopped(args.signal);
       backward = { compiled: await CompiledGraph.compile(bg.graph, args.runtime), tg: bg };
       const flops = plan.tiles.length * (args.countFlops(fg.graph) + args.countFlops(bg.graph));
       return new TiledEvaluator(o, args.tile, plan, forward, backward, contentTargets, styleTargets, flops);
@@ -393,11 +400,13 @@ async function sumGrams(
   o: ResolvedObjective,
   plan: TilePlan,
   x: Float32Array,
+  signal?: AbortSignal,
 ): Promise<Map<string, Float64Array>> {
   const grams = new Map(o.styleLayers.map((l) => [l, new Float64Array(channelsOf(l) ** 2)]));
   if (o.styleLayers.length === 0) return grams;
   const xCrop = new Float32Array(3 * plan.cropHeight * plan.cropWidth);
   for (const tile of plan.tiles) {
+    throwIfStopped(signal);
     const out = await runForward(forward, plan, tile, x, o.styleLayers.map(gramOut), xCrop);
     for (const l of o.styleLayers) {
       const part = out[gramOut(l)]?.data as Float32Array;

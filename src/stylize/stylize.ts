@@ -1,8 +1,8 @@
 import { type ImageSource, resolveImage, resolveWeights } from "../api/inputs.js";
-import { StylegramError, UsageError } from "../errors.js";
+import { DivergedError, StoppedBeforeStartError, StoppedError, UsageError } from "../errors.js";
 import { keepOriginalColors, matchColorHistogram } from "../image/colors.js";
 import { fromNetworkInput, type RgbImage, toNetworkInput } from "../image/image.js";
-import { loadImage, resizeImage } from "../image/io.js";
+import { hasTransparency, loadImage, resizeImage } from "../image/io.js";
 import { resizeMask } from "../image/masks.js";
 import { readsHdf5 } from "../network/load.js";
 import { type LossTerms, Objective } from "../objective/objective.js";
@@ -27,7 +27,7 @@ import {
   type StylizeOptions,
   validateStylizeOptions,
 } from "./options.js";
-import { preflight } from "./preflight.js";
+import { type AdviceLimits, preflight } from "./preflight.js";
 
 export interface StylizeResult {
   image: RgbImage;
@@ -37,16 +37,6 @@ export interface StylizeResult {
   seconds: number;
   /** "aborted" when the signal stopped it early. */
   reason: StopReason;
-}
-
-/** The optimisation left the realm of numbers; nothing it produced is worth saving. */
-export class DivergedError extends StylegramError {}
-
-/** The signal stopped the run before its first iteration: there is no picture to return. */
-export class StoppedBeforeStartError extends StylegramError {
-  constructor() {
-    super("stopped before the first iteration: there is no picture to save yet");
-  }
 }
 
 /** Noise of this standard deviation (pixel units) around the mean image, as the reference implementations use. */
@@ -76,13 +66,31 @@ async function initialImage(
   return toNetworkInput(src);
 }
 
+/** A note for each input file with transparent pixels: they are painted onto white, which changes the picture. */
+async function transparencyNotices(options: StylizeOptions): Promise<string[]> {
+  const files: [string, ImageSource][] = [
+    ["the content image", options.content],
+    ...options.styles.map((s, i): [string, ImageSource] => [
+      options.styles.length > 1 ? `style image ${i + 1}` : "the style image",
+      s,
+    ]),
+  ];
+  const notices: string[] = [];
+  for (const [what, src] of files) {
+    if (typeof src === "string" && (await hasTransparency(src)))
+      notices.push(`${what} (${src}) has transparent pixels: they are painted onto white before stylizing`);
+  }
+  return notices;
+}
+
 /**
  * The checks stylize() makes before any work, without the work: every option,
  * the scales, each image's size against the network (from its header) and the
  * memory the run needs. Throws the error stylize() would; a server calls it to
- * refuse a request at once rather than fail a job later.
+ * refuse a request at once rather than fail a job later, with its own caps as
+ * `limits` so that the advice in an error names only values it accepts.
  */
-export async function checkStylize(options: StylizeOptions) {
+export async function checkStylize(options: StylizeOptions, limits?: AdviceLimits) {
   validateStylizeOptions(options);
   const plan = planScales(options);
   const styleScale = positiveNumber("styleScale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
@@ -107,9 +115,11 @@ export async function checkStylize(options: StylizeOptions) {
     iterations: plan.map((p) => p.iterations),
     ...(options.tile === undefined ? {} : { tile: checkTileEdge(options.tile) }),
     regions: regions ? options.styles.length : 0,
+    ...(limits ? { limits } : {}),
   });
   const colors: Colors = options.colors ?? (options.originalColors ? "luminance" : "style");
-  return { plan, styleScale, optimizer, checked, masks, colors };
+  const notices = [...(await transparencyNotices(options)), ...masks.notices];
+  return { plan, styleScale, optimizer, checked, masks, colors, notices };
 }
 
 /**
@@ -117,8 +127,8 @@ export async function checkStylize(options: StylizeOptions) {
  * objective once for the output size, then minimises it over the pixels.
  */
 export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
-  const { plan, styleScale, optimizer, checked, masks, colors } = await checkStylize(options);
-  for (const message of masks.notices) options.onStage?.({ stage: "notice", message });
+  const { plan, styleScale, optimizer, checked, masks, colors, notices } = await checkStylize(options);
+  for (const message of notices) options.onStage?.({ stage: "notice", message });
   const seed = options.seed ?? STYLIZE_DEFAULTS.seed;
   const snapshotEvery =
     options.snapshotEvery === undefined
@@ -202,17 +212,26 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       const img = fromNetworkInput(v, content.width, content.height);
       return colors === "luminance" ? keepOriginalColors(img, content) : img;
     };
-    const objective = await Objective.create({
-      weights,
-      content,
-      styles,
-      options,
-      runtime,
-      precision: phases[0]?.precision ?? "fp32",
-      ...(check.tile === undefined ? {} : { tile: check.tile }),
-      ...(contentMasks ? { masks: contentMasks } : {}),
-      ...(styleMasks ? { styleMasks } : {}),
-    });
+    let objective: Objective;
+    try {
+      objective = await Objective.create({
+        weights,
+        content,
+        styles,
+        options,
+        runtime,
+        precision: phases[0]?.precision ?? "fp32",
+        ...(check.tile === undefined ? {} : { tile: check.tile }),
+        ...(contentMasks ? { masks: contentMasks } : {}),
+        ...(styleMasks ? { styleMasks } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (e) {
+      // Stopped while setting up: the first scale has nothing to return, a later one the previous result.
+      if (!(e instanceof StoppedError)) throw e;
+      if (last === undefined) throw new StoppedBeforeStartError();
+      break;
+    }
     try {
       // A stop during the set-up of the first scale leaves nothing to return.
       if (stopped() && last === undefined) throw new StoppedBeforeStartError();
@@ -229,6 +248,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
           await options.onProgress?.({
             iteration,
             iterations: totalIterations,
+            loss: t.total,
             total: t.total,
             content: t.content,
             style: t.style,
