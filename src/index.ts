@@ -1,4 +1,3 @@
-export type { ImageSource } from "./api/inputs.js";
 export { computeLoss, type LossRequest } from "./api/loss.js";
 export { DEFAULTS } from "./defaults.js";
 export {
@@ -20,6 +19,7 @@ export {
   saveImage,
 } from "./image/io.js";
 export { loadMask, type Mask } from "./image/masks.js";
+export type { ImageSource } from "./image/source.js";
 export { cacheDir } from "./models/cache.js";
 export { MODELS, type ModelSpec } from "./models/registry.js";
 export { fetchModel, resolveWeightsFor, type WeightsRequest } from "./models/resolve.js";

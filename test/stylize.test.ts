@@ -13,7 +13,7 @@ import type { VggWeights } from "../src/network/weights.js";
 import { Objective } from "../src/objective/objective.js";
 import { resolveObjective } from "../src/objective/options.js";
 import type { Progress } from "../src/stylize/options.js";
-import { preflight } from "../src/stylize/preflight.js";
+import { planEvaluation } from "../src/stylize/plan.js";
 import { checkStylize, planScales, stylize } from "../src/stylize/stylize.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
@@ -149,7 +149,7 @@ describe("stylize", shared, () => {
     const gib = 2 ** 30;
     const image = (w: number, h: number) => ({ width: w, height: h, data: new Uint8Array(w * h * 3) });
     const check = (size: number, maxMemory: number, historySize?: number) =>
-      preflight({
+      planEvaluation({
         content: image(400, 400),
         styles: [image(300, 300)],
         sizes: [size],

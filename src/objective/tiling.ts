@@ -146,7 +146,7 @@ export function checkTileEdge(tile: number): number {
 }
 
 /** A picture's size at a pooling level (each pooling floors the halving). */
-function levelSize(n: number, level: number): number {
+export function levelSize(n: number, level: number): number {
   let v = n;
   for (let i = 0; i < level; i++) v = Math.floor(v / 2);
   return v;
@@ -271,5 +271,3 @@ export function copyOwnedPlanes(
     }
   }
 }
-
-export { levelSize };

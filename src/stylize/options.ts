@@ -1,6 +1,6 @@
-import type { ImageSource } from "../api/inputs.js";
 import { UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
+import type { ImageSource } from "../image/source.js";
 import type { VggWeights } from "../network/weights.js";
 import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
 import { DEVICE_REQUESTS, type Device, type DeviceRequest } from "../runtime/device.js";
