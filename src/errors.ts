@@ -4,7 +4,7 @@
  * is not a StylegramError is a bug and is reported as one.
  */
 export class StylegramError extends Error {
-  override readonly name = "StylegramError";
+  override readonly name: string = "StylegramError";
   /** Exit code the CLI uses: 2 for bad usage or options, 1 for everything else. */
   readonly exitCode: number;
 
@@ -16,7 +16,39 @@ export class StylegramError extends Error {
 
 /** A bad option value or a bad combination of options. */
 export class UsageError extends StylegramError {
+  override readonly name: string = "UsageError";
   constructor(message: string) {
     super(message, { exitCode: 2 });
+  }
+}
+
+/** The run would not fit in memory; nothing was started. */
+export class OutOfMemoryError extends StylegramError {
+  override readonly name: string = "OutOfMemoryError";
+}
+
+/** The optimisation left the realm of numbers; nothing it produced is worth saving. */
+export class DivergedError extends StylegramError {
+  override readonly name: string = "DivergedError";
+}
+
+/** The caller's AbortSignal stopped the work (for instance while an objective was being set up). */
+export class StoppedError extends StylegramError {
+  override readonly name: string = "StoppedError";
+  constructor(what = "the work") {
+    super(`stopped: ${what} was cancelled`);
+  }
+}
+
+/** Throws StoppedError when the signal has aborted: called between the steps of a long set-up. */
+export function throwIfStopped(signal: AbortSignal | undefined, what?: string): void {
+  if (signal?.aborted) throw new StoppedError(what);
+}
+
+/** The signal stopped the run before its first iteration: there is no picture to return. */
+export class StoppedBeforeStartError extends StylegramError {
+  override readonly name: string = "StoppedBeforeStartError";
+  constructor() {
+    super("stopped before the first iteration: there is no picture to save yet");
   }
 }

@@ -1,7 +1,13 @@
-export type { ImageSource } from "./api/inputs.js";
 export { computeLoss, type LossRequest } from "./api/loss.js";
 export { DEFAULTS } from "./defaults.js";
-export { StylegramError, UsageError } from "./errors.js";
+export {
+  DivergedError,
+  OutOfMemoryError,
+  StoppedBeforeStartError,
+  StoppedError,
+  StylegramError,
+  UsageError,
+} from "./errors.js";
 export { keepOriginalColors, matchColorHistogram } from "./image/colors.js";
 export { fromNetworkInput, MEAN_RGB, type RgbImage, toNetworkInput } from "./image/image.js";
 export {
@@ -13,6 +19,7 @@ export {
   saveImage,
 } from "./image/io.js";
 export { loadMask, type Mask } from "./image/masks.js";
+export type { ImageSource } from "./image/source.js";
 export { cacheDir } from "./models/cache.js";
 export { MODELS, type ModelSpec } from "./models/registry.js";
 export { fetchModel, resolveWeightsFor, type WeightsRequest } from "./models/resolve.js";
@@ -42,7 +49,8 @@ export {
   type PrecisionRequest,
   type Progress,
   STYLIZE_DEFAULTS,
+  type Stage,
   type StylizeOptions,
 } from "./stylize/options.js";
-export { checkStylize, DivergedError, type StylizeResult, stylize } from "./stylize/stylize.js";
+export { checkStylize, type StylizeResult, stylize } from "./stylize/stylize.js";
 export { VERSION } from "./version.js";

@@ -55,6 +55,13 @@ export function finiteNumber(
   return v as number;
 }
 
+/** A finite number from `min` to `max`, both included. */
+export function numberBetween(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max)
+    fail(name, `a number from ${min} to ${max}`, v);
+  return v as number;
+}
+
 export function oneOfValues<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
   if (typeof v !== "string" || !allowed.includes(v as T))
     fail(name, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`, v);

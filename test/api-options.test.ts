@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { StoppedBeforeStartError } from "../src/errors.js";
 import { computeLoss, StylegramError, type StylizeOptions, stylize, UsageError } from "../src/index.js";
-import { StoppedBeforeStartError } from "../src/stylize/stylize.js";
 
 const image = (w: number, h: number) => ({ width: w, height: h, data: new Uint8Array(w * h * 3).fill(128) });
 const base = (): StylizeOptions => ({
@@ -112,4 +112,24 @@ describe("computeLoss() refuses bad requests with the field's name", () => {
     ));
   test("an unknown field", () =>
     refuses(bad({ style: [] }), /computeLoss\(\) has no option "style" \(did you mean "styles"\?\)/));
+});
+
+describe("the errors a caller can meet", () => {
+  test("are exported, each under its own name, all StylegramErrors", async () => {
+    const lib = await import("../src/index.js");
+    for (const name of [
+      "UsageError",
+      "OutOfMemoryError",
+      "DivergedError",
+      "StoppedError",
+      "StoppedBeforeStartError",
+    ] as const) {
+      const Class = lib[name] as unknown as new (m: string) => Error;
+      assert.equal(typeof Class, "function", `${name} is exported`);
+      const e = new Class("x");
+      assert.equal(e.name, name);
+      assert.ok(e instanceof lib.StylegramError);
+    }
+    assert.equal(new lib.StylegramError("x").name, "StylegramError");
+  });
 });

@@ -9,12 +9,13 @@ import { toNetworkInput } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
+import { objectiveGraph } from "../src/objective/graphs.js";
 import { Objective } from "../src/objective/objective.js";
 import { resolveObjective } from "../src/objective/options.js";
 import { type QuantPoint, quantizeInt8, quantizeKernel } from "../src/quantize/int8.js";
 import { DelayedScales } from "../src/quantize/scales.js";
 import type { Progress } from "../src/stylize/options.js";
-import { preflight } from "../src/stylize/preflight.js";
+import { planEvaluation } from "../src/stylize/plan.js";
 import { MIXED_FP32_SHARE, precisionPhases, stylize } from "../src/stylize/stylize.js";
 import { runCli } from "./support/cli.js";
 import { rng } from "./support/random.js";
@@ -95,7 +96,7 @@ test("int8's memory is checked before any work: a limit that float32 fits in sto
     data: new Uint8Array(width * height * 3),
   });
   const check = (int8: boolean, maxMemory: number) =>
-    preflight({
+    planEvaluation({
       content: image(400, 400),
       styles: [image(400, 400)],
       sizes: [1024],
@@ -104,14 +105,18 @@ test("int8's memory is checked before any work: a limit that float32 fits in sto
       optimizer: "lbfgs",
       historySize: 10,
       maxMemory,
-      int8,
+      precision: int8 ? "int8" : "fp32",
     });
   const fp32 = (await check(false, 64 * 2 ** 30)).scales[0]?.peakBytes as number;
   const int8 = (await check(true, 64 * 2 ** 30)).scales[0]?.peakBytes as number;
   assert.ok(int8 > 1.5 * fp32, `${int8} vs ${fp32}`);
   const between = (fp32 + int8) / 2;
-  await check(false, between);
-  await assert.rejects(check(true, between), (e: Error) => /--precision fp32 needs less/.test(e.message));
+  assert.equal((await check(false, between)).scales[0]?.tile, undefined, "float32 fits whole");
+  // int8 does not fit whole there: it runs in tiles, within the limit.
+  const tiled = (await check(true, between)).scales[0];
+  assert.ok(tiled?.tile !== undefined && tiled.peakBytes <= between, `tile ${tiled?.tile}`);
+  // Where even int8's tiles do not fit, the error names float32 as the fix.
+  await assert.rejects(check(true, 1.2e9), (e: Error) => /--precision fp32 needs less/.test(e.message));
 });
 
 describe("int8 objective (real weights)", shared, () => {
@@ -123,10 +128,13 @@ describe("int8 objective (real weights)", shared, () => {
   test("every convolution but the first layer's becomes a QLinearConv, forward and backward", async () => {
     const c = await loadImage(content, { longEdge: 64 });
     const s = await loadImage(style, { longEdge: 64 });
-    const objective = await Objective.create({ weights, content: c, styles: [s], precision: "int8" });
-    // biome-ignore lint/complexity/useLiteralKeys: the graph is private; the test reads its structure
-    const g = objective["graph"] as NonNullable<(typeof objective)["graph"]>;
-    await objective.release();
+    // The float graph that Objective.create builds for this picture, rewritten.
+    const g = objectiveGraph(
+      { weights, o: resolveObjective({}, 1), poolIndices: true },
+      { kind: "whole", width: c.width, height: c.height },
+      { regions: false },
+    );
+    assert.ok(s.width > 0);
     const { graph, points } = quantizeInt8(g);
     const count = (op: string) => graph.nodes.filter((n) => n.op === op).length;
     // relu5_1 is the deepest layer: conv1_2 .. conv5_1 is 12 convolutions, each forward and backward.

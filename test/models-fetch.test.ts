@@ -272,6 +272,11 @@ describe("fetching weights", () => {
     let r = runCli(["models", "list"], { STYLEGRAM_HOME: home });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /vgg19 +not fetched/);
+    // Nothing fetched: verify fails, so that a script checking the cache sees it.
+    r = runCli(["models", "verify"], { STYLEGRAM_HOME: home });
+    assert.ok(looksLikeCleanError(r), r.stderr);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /nothing to verify: the weights are not in the cache .*stylegram models fetch/);
     fs.writeFileSync(path.join(home, "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"), "garbage");
     r = runCli(["models", "verify"], { STYLEGRAM_HOME: home });
     assert.ok(looksLikeCleanError(r), r.stderr);

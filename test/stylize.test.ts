@@ -1,15 +1,20 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { before, describe, test } from "node:test";
+import sharp from "sharp";
+import { DivergedError, StoppedBeforeStartError, StoppedError } from "../src/errors.js";
 import { chroma } from "../src/image/colors.js";
 import type { RgbImage } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
+import { Objective } from "../src/objective/objective.js";
 import { resolveObjective } from "../src/objective/options.js";
 import type { Progress } from "../src/stylize/options.js";
-import { preflight } from "../src/stylize/preflight.js";
-import { DivergedError, planScales, stylize } from "../src/stylize/stylize.js";
+import { planEvaluation } from "../src/stylize/plan.js";
+import { checkStylize, planScales, stylize } from "../src/stylize/stylize.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const shared = needsShared();
@@ -144,7 +149,7 @@ describe("stylize", shared, () => {
     const gib = 2 ** 30;
     const image = (w: number, h: number) => ({ width: w, height: h, data: new Uint8Array(w * h * 3) });
     const check = (size: number, maxMemory: number, historySize?: number) =>
-      preflight({
+      planEvaluation({
         content: image(400, 400),
         styles: [image(300, 300)],
         sizes: [size],
@@ -217,13 +222,109 @@ describe("stylize", shared, () => {
   });
 
   test("nonsense options are refused before any work", async () => {
-    await assert.rejects(stylize({ ...small(), size: 0 }), /size must be a whole number >= 1/);
+    await assert.rejects(stylize({ ...small(), size: 0 }), /size must be a whole number from 1 to 100000/);
     await assert.rejects(stylize({ ...small(), iterations: 2.5 }), /iterations must be a whole number/);
     await assert.rejects(
       stylize({ ...small(), styleScale: -1 }),
-      /styleScale must be a finite number > 0, got -1/,
+      /styleScale must be a number from 0.01 to 10, got -1/,
     );
     await assert.rejects(stylize({ ...small(), styles: [] }), /at least one style image/);
     await assert.rejects(stylize({ ...small(), size: 8 }), /too small for layer relu5_1/);
+  });
+
+  test("a tiny style scale or a needle-thin image is refused at once, with advice that can be followed", async () => {
+    const started = performance.now();
+    // It searched size by size before: 1e-300 never answered, blocking a server's every request.
+    await assert.rejects(
+      stylize({ ...small(), styleScale: 1e-300 }),
+      /styleScale must be a number from 0.01 to 10, got 1e-300/,
+    );
+    const needle = { width: 1, height: 4000, data: new Uint8Array(4000 * 3).fill(128) };
+    // 4000:1 needs a size of 62000 for 16 pixels across: no memory holds that, and no style scale up to 10 helps.
+    await assert.rejects(
+      stylize({ ...small(), styles: [needle], maxMemory: 8 * 2 ** 30 }),
+      /the style image becomes 1x64, too small for layer relu5_1, which needs at least 16x16 pixels: its shape \(1x4000\) is too narrow for a size that fits: crop it/,
+    );
+    // As the content, 62000x16 fits in tiles: that is the advice, unless the caller caps the size (a server).
+    await assert.rejects(
+      stylize({ ...small(), content: needle, maxMemory: 8 * 2 ** 30 }),
+      /use a size of at least 62000 \(--size 62000\)/,
+    );
+    await assert.rejects(
+      checkStylize({ ...small(), content: needle }, { size: 4096 }),
+      /its shape \(1x4000\) is too narrow for a size that fits: crop it/,
+    );
+    // 1024x640 at 0.1 x 64 px is 6x4: it takes a style scale of 0.4 or a size of 245 (not within caps of 0.2 and 128).
+    await assert.rejects(
+      stylize({ ...small(), styleScale: 0.1 }),
+      /use a style scale of at least 0.4 \(--style-scale 0.4\) or a size of at least 245 \(--size 245\)/,
+    );
+    await assert.rejects(
+      checkStylize({ ...small(), styleScale: 0.1 }, { size: 128, styleScale: 0.2 }),
+      /its shape \(1024x640\) is too narrow for a size that fits: crop it/,
+    );
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds < 5, `took ${seconds} s`);
+  });
+
+  test("an input with transparent pixels is said to be painted onto white; an opaque one with alpha is not", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-alpha-"));
+    try {
+      const png = (name: string, alpha: number) =>
+        sharp({ create: { width: 80, height: 60, channels: 4, background: { r: 200, g: 40, b: 40, alpha } } })
+          .png()
+          .toFile(path.join(dir, name))
+          .then(() => path.join(dir, name));
+      const clear = await png("clear.png", 0.5);
+      const opaque = await png("opaque.png", 1);
+      const notices = async (c: string) => {
+        const seen: string[] = [];
+        await stylize({
+          ...small(),
+          content: c,
+          iterations: 1,
+          onStage: (s) => {
+            if (s.stage === "notice") seen.push(s.message as string);
+          },
+        });
+        return seen;
+      };
+      assert.deepEqual(await notices(clear), [
+        `the content image (${clear}) has transparent pixels: they are painted onto white before stylizing`,
+      ]);
+      assert.deepEqual(await notices(opaque), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a signal that aborts during set-up stops the objective's set-up, whole and tiled", async () => {
+    const img = await loadImage(content, { longEdge: 96 });
+    const stopped = new AbortController();
+    stopped.abort();
+    for (const tile of [undefined, 32]) {
+      await assert.rejects(
+        Objective.create({
+          weights,
+          content: img,
+          styles: [img],
+          signal: stopped.signal,
+          ...(tile === undefined ? {} : { tile }),
+        }),
+        StoppedError,
+      );
+    }
+    // stylize() turns it into "nothing to save yet" when it comes before the first iteration.
+    const controller = new AbortController();
+    await assert.rejects(
+      stylize({
+        ...small(),
+        signal: controller.signal,
+        onStage: (s) => {
+          if (s.stage === "objective") controller.abort();
+        },
+      }),
+      StoppedBeforeStartError,
+    );
   });
 });

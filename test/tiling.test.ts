@@ -3,14 +3,23 @@ import path from "node:path";
 import { before, describe, test } from "node:test";
 import { toNetworkInput } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
+import type { Mask } from "../src/image/masks.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { chooseTile, objectiveBytes, tiledObjectiveBytes } from "../src/objective/memory.js";
-import { type Evaluation, Objective } from "../src/objective/objective.js";
+import { type Evaluation, Objective, type ObjectiveInit } from "../src/objective/objective.js";
 import type { ObjectiveOptions } from "../src/objective/options.js";
-import { ALIGN, cropSize, haloFor, ownMask, planTiles, validMask } from "../src/objective/tiling.js";
+import {
+  ALIGN,
+  cropSize,
+  haloFor,
+  ownMask,
+  planTiles,
+  tileCount,
+  validMask,
+} from "../src/objective/tiling.js";
 import type { Stage } from "../src/stylize/options.js";
-import { preflight } from "../src/stylize/preflight.js";
+import { planEvaluation } from "../src/stylize/plan.js";
 import { stylize } from "../src/stylize/stylize.js";
 import { runCli } from "./support/cli.js";
 import { compareVectors, relativeError } from "./support/compare.js";
@@ -92,6 +101,24 @@ describe("tile plans", () => {
     assert.deepEqual(pick(4096, 4096, 1e9), { tiled: true }, "nothing fits in 1 GB");
   });
 
+  test("tileCount counts planTiles' tiles without making them", () => {
+    for (const [w, h] of [
+      [100, 100],
+      [2048, 1536],
+      [4097, 333],
+      [62000, 16],
+    ] as const) {
+      for (const t of [64, 160, 512, 1000]) {
+        const crop = cropSize(t, 80, w, h);
+        assert.equal(
+          tileCount(w, h, crop, 80),
+          planTiles(w, h, crop, 80).tiles.length,
+          `${w}x${h} tile ${t}`,
+        );
+      }
+    }
+  });
+
   test("a tiled evaluation's memory is bounded by the tile", () => {
     const whole = objectiveBytes(4096, 4096, DEFAULT_LAYERS);
     const tiled = tiledObjectiveBytes(4096, 4096, DEFAULT_LAYERS, ["relu4_2"], 512);
@@ -116,21 +143,27 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     options: ObjectiveOptions,
     tile: number | undefined,
     styleEdge: number,
+    extra: Partial<ObjectiveInit> & { evaluations?: number } = {},
   ): Promise<{ e: Evaluation; tiles: number }> => {
     const content = await loadImage(path.join(IMAGES_DIR, "tubingen.jpg"), { exact: { width, height } });
     const style = await loadImage(path.join(IMAGES_DIR, "starry_night.jpg"), { longEdge: styleEdge });
+    const { evaluations = 1, ...init } = extra;
     const objective = await Objective.create({
       weights,
       content,
       styles: [style],
       options,
       ...(tile === undefined ? {} : { tile }),
+      ...init,
     });
     try {
       // A point away from the content image, so that every term and the gradient are far from zero.
       const x = toNetworkInput(content);
       for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) + 25 * Math.sin(i * 0.37);
-      return { e: await objective.evaluate(x), tiles: objective.tiling?.tiles ?? 1 };
+      // int8 calibrates in float32 first: its later evaluations are the int8 ones.
+      let e = await objective.evaluate(x);
+      for (let k = 1; k < evaluations; k++) e = await objective.evaluate(x);
+      return { e, tiles: objective.tiling?.tiles ?? 1 };
     } finally {
       await objective.release();
     }
@@ -193,23 +226,70 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     });
   }
 
-  test("int8 does not run tiled: a clear error", async () => {
-    const content = await loadImage(path.join(IMAGES_DIR, "tubingen.jpg"), { longEdge: 64 });
-    await assert.rejects(
-      Objective.create({ weights, content, styles: [content], precision: "int8", tile: 16 }),
-      /int8 precision does not run tiled.*--precision fp32/,
-    );
+  const soft = (w: number, h: number, f: (x: number, y: number) => number): Mask => {
+    const data = new Float32Array(w * h);
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = f(x, y);
+    return { width: w, height: h, data };
+  };
+
+  test("styles by region, in tiles: two styles under soft complementary masks, one with a style mask", async () => {
+    const [w, h] = [240, 150];
+    const sky = soft(w, h, (_x, y) => Math.min(1, Math.max(0, (70 - y) / 40)));
+    const ground = soft(w, h, (x, y) => 1 - (sky.data[y * w + x] as number));
+    const scream = await loadImage(path.join(IMAGES_DIR, "the_scream.jpg"), { longEdge: 140 });
+    const styleMask = soft(scream.width, scream.height, (x) => (x < scream.width / 2 ? 1 : 0.3));
+    const run = async (tile?: number) => {
+      const content = await loadImage(path.join(IMAGES_DIR, "tubingen.jpg"), {
+        exact: { width: w, height: h },
+      });
+      const starry = await loadImage(path.join(IMAGES_DIR, "starry_night.jpg"), { longEdge: 110 });
+      const objective = await Objective.create({
+        weights,
+        content,
+        styles: [starry, scream],
+        masks: [sky, ground],
+        styleMasks: [undefined, styleMask],
+        options: { styleBlend: [2, 1] },
+        ...(tile === undefined ? {} : { tile }),
+      });
+      try {
+        const x = toNetworkInput(content);
+        for (let i = 0; i < x.length; i++) x[i] = (x[i] as number) + 25 * Math.sin(i * 0.37);
+        return { e: await objective.evaluate(x), tiles: objective.tiling?.tiles ?? 1 };
+      } finally {
+        await objective.release();
+      }
+    };
+    const whole = await run();
+    const tiled = await run(48);
+    assert.ok(tiled.tiles >= 4, `${tiled.tiles} tiles`);
+    const near = (a: number, b: number, what: string) =>
+      assert.ok(relativeError(b, a) < 1e-4, `${what}: untiled ${a}, tiled ${b}`);
+    near(whole.e.total, tiled.e.total, "total");
+    for (const [l, v] of Object.entries(whole.e.style)) near(v, tiled.e.style[l] as number, l);
+    for (const [l, v] of Object.entries(whole.e.content)) near(v, tiled.e.content[l] as number, l);
+    const { cosine, relL2 } = compareVectors(tiled.e.gradient, whole.e.gradient);
+    assert.ok(cosine > 0.99999, `gradient cosine ${cosine}`);
+    assert.ok(relL2 < 1e-4, `gradient relative L2 ${relL2}`);
   });
 
-  test("styles by region do not run tiled: a clear error", async () => {
-    const content = await loadImage(path.join(IMAGES_DIR, "tubingen.jpg"), {
-      exact: { width: 64, height: 48 },
-    });
-    const white = { width: 64, height: 48, data: new Float32Array(64 * 48).fill(1) };
-    await assert.rejects(
-      Objective.create({ weights, content, styles: [content], masks: [white], tile: 16 }),
-      /styles by region \(--mask, --style-mask\) do not run tiled yet/,
+  test("int8 in tiles agrees with int8 whole within int8's own tolerance", async () => {
+    // The third evaluation: two calibrate in float32, then int8 with the scales they measured.
+    const int8 = { precision: "int8" as const, evaluations: 3 };
+    const float = await evaluate(240, 160, {}, undefined, 120);
+    const whole = await evaluate(240, 160, {}, undefined, 120, int8);
+    const tiled = await evaluate(240, 160, {}, 48, 120, int8);
+    assert.ok(tiled.tiles >= 4, `${tiled.tiles} tiles`);
+    // int8 against float32: what int8 is; tiled int8 against whole int8 must be no further apart.
+    const own = relativeError(whole.e.total, float.e.total);
+    const apart = relativeError(tiled.e.total, whole.e.total);
+    assert.ok(
+      apart < Math.max(0.02, 2 * own),
+      `total: whole ${whole.e.total}, tiled ${tiled.e.total} (int8 vs fp32: ${own})`,
     );
+    const ownCosine = compareVectors(whole.e.gradient, float.e.gradient).cosine;
+    const { cosine } = compareVectors(tiled.e.gradient, whole.e.gradient);
+    assert.ok(cosine > Math.min(0.99, ownCosine), `gradient cosine ${cosine} (int8 vs fp32: ${ownCosine})`);
   });
 
   test("stylize() tiles on its own when the picture would not fit, and ends where the untiled run ends", async () => {
@@ -225,7 +305,7 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     const whole = await stylize(common);
     // Memory for the tiles but not for the whole picture: the check before the run picks the tile.
     const options = { ...common, styleLayers: common.styleLayers, contentLayers: common.contentLayers };
-    const checked = await preflight({
+    const checked = await planEvaluation({
       content: common.content,
       styles: common.styles,
       sizes: [160],
@@ -253,19 +333,23 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     assert.ok(same / tiled.image.data.length > 0.999, `${same} of ${tiled.image.data.length} values agree`);
   });
 
-  test("stylize() refuses int8 where the picture must be tiled, naming the fix", async () => {
-    await assert.rejects(
-      stylize({
-        content: path.join(IMAGES_DIR, "tubingen.jpg"),
-        styles: [path.join(IMAGES_DIR, "starry_night.jpg")],
-        size: 96,
-        iterations: 2,
-        weights,
-        tile: 32,
-        precision: "int8",
-      }),
-      /int8 does not run tiled yet.*--precision fp32/,
-    );
+  test("stylize() runs int8 and styles by region in tiles when asked, and says so", async () => {
+    const stages: Stage[] = [];
+    const white = { width: 96, height: 72, data: new Uint8Array(96 * 72 * 3).fill(255) };
+    const result = await stylize({
+      content: path.join(IMAGES_DIR, "tubingen.jpg"),
+      styles: [path.join(IMAGES_DIR, "starry_night.jpg")],
+      masks: [white],
+      size: 96,
+      iterations: 4,
+      weights,
+      tile: 32,
+      precision: "int8",
+      onStage: (s) => stages.push(s),
+    });
+    assert.equal(result.iterations, 4);
+    assert.ok(Number.isFinite(result.loss.total));
+    assert.equal(stages.find((s) => s.stage === "objective")?.tile, 32);
   });
 
   test("stylegram loss --tile gives the untiled numbers; a bad --tile names the fix", () => {

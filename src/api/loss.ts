@@ -1,13 +1,16 @@
 import { StylegramError, UsageError } from "../errors.js";
 import { toNetworkInput } from "../image/image.js";
+import { type ImageSource, resolveImage } from "../image/source.js";
+import { resolveWeights } from "../models/resolve.js";
 import type { VggWeights } from "../network/weights.js";
-import { availableMemory, chooseTile } from "../objective/memory.js";
 import { type Evaluation, Objective } from "../objective/objective.js";
 import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions, resolveObjective } from "../objective/options.js";
+import { checkImageSize } from "../objective/size.js";
+import { checkTileEdge } from "../objective/tiling.js";
 import { chooseDevice, DEVICE_REQUESTS, type DeviceRequest } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
+import { planEvaluation } from "../stylize/plan.js";
 import { imageValue, knownKeys, listOf, nonEmptyString, oneOfValues, wholeNumber } from "../validate.js";
-import { type ImageSource, resolveImage, resolveWeights } from "./inputs.js";
 
 export interface LossRequest {
   content: ImageSource;
@@ -49,26 +52,35 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
     );
   }
   const o = resolveObjective(req.options ?? {}, styles.length);
-  const available = availableMemory();
-  const tile =
-    req.tile ??
-    chooseTile(
-      image.width,
-      image.height,
-      [...o.contentLayers, ...o.styleLayers],
-      o.contentLayers,
-      (bytes) => bytes <= available,
-    ).tile;
+  // Taken at their own sizes: too small is the image's problem, not a size to change.
+  checkImageSize("content image", content, [...o.contentLayers, ...o.styleLayers]);
+  styles.forEach((st, i) => {
+    checkImageSize(`style image ${styles.length > 1 ? i + 1 : ""}`.trim(), st, o.styleLayers);
+  });
+  const device = (await chooseDevice(req.device ?? "auto", probeWebGpu)).device;
+  // The same plan as stylize()'s: whole, or in the tiles memory needs (or --tile asks for).
+  const plan = await planEvaluation({
+    content,
+    styles,
+    sizes: [Math.max(content.width, content.height)],
+    styleScale: 1,
+    stylesAsGiven: true,
+    objective: o,
+    optimizer: "none",
+    historySize: undefined,
+    maxMemory: undefined,
+    device,
+    precision: "fp32",
+    ...(req.tile === undefined ? {} : { tile: checkTileEdge(req.tile) }),
+  });
+  const tile = plan.scales[0]?.tile;
   const objective = await Objective.create({
     weights,
     content,
     styles,
     ...(req.options ? { options: req.options } : {}),
     ...(tile === undefined ? {} : { tile }),
-    runtime: {
-      device: (await chooseDevice(req.device ?? "auto", probeWebGpu)).device,
-      ...(req.threads === undefined ? {} : { threads: req.threads }),
-    },
+    runtime: { device, ...(req.threads === undefined ? {} : { threads: req.threads }) },
   });
   try {
     return await objective.evaluate(toNetworkInput(image));

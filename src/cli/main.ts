@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import { StylegramError, UsageError } from "../errors.js";
 import { closest } from "../validate.js";
 import { VERSION } from "../version.js";
@@ -14,9 +15,10 @@ Usage:
   stylegram models fetch|list|verify                         manage the VGG19 weights
   stylegram serve [--port 8080] [--concurrency 1]            the web app: drop two images, watch it paint
   stylegram help [COMMAND]                                   help on a command (loss, models, serve)
-  stylegram --version                                        the installed version
+  stylegram --version                                        the installed version`;
 
-Run 'stylegram --help' for the stylize options, 'stylegram loss --help' for loss's.`;
+/** Said under the overview when it is shown alone (no arguments), not above the stylize options. */
+const MORE_HELP = "Run 'stylegram --help' for the stylize options, 'stylegram help COMMAND' for a command's.";
 
 const COMMAND_HELP: Record<string, string> = { loss: LOSS_HELP, models: MODELS_HELP, serve: SERVE_HELP };
 
@@ -27,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case undefined:
-        process.stderr.write(`${HELP}\n`);
+        process.stderr.write(`${HELP}\n\n${MORE_HELP}\n`);
         return 2;
       case "help":
         if (rest[0] !== undefined && COMMAND_HELP[rest[0]] === undefined) {
@@ -53,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
       case "serve":
         return await serveCommand(rest, out);
       default:
+        assertNotACommandTypo(command);
         // Anything else is the main job: stylegram CONTENT STYLE... -o OUT.
         return await stylizeCommand(argv, out);
     }
@@ -62,6 +65,19 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const COMMANDS = ["loss", "models", "serve", "help"];
+
+/**
+ * `stylegram serv` would otherwise be read as a photo named "serv" and get an unrelated complaint
+ * about style images: a first word that is no file and is close to a command is taken for a typo.
+ */
+function assertNotACommandTypo(first: string): void {
+  if (first.startsWith("-") || fs.existsSync(first)) return;
+  const meant = closest(first, COMMANDS);
+  if (meant === undefined) return;
+  throw new UsageError(
+    `no command "${first}" and no file of that name: did you mean 'stylegram ${meant}'? ('stylegram help' lists the commands)`,
+  );
+}
 
 /** parseArgs' message about an unknown flag, said for this CLI: the flag, a likely meaning, the file-name case. */
 function parseProblem(e: Error, argv: readonly string[]): string {

@@ -15,6 +15,10 @@ function clock(seconds: number): string {
  */
 export class ProgressReporter {
   private lastDraw = 0;
+  /** A bar is drawn and its line not yet ended: the next message must start a line of its own. */
+  private midLine = false;
+  /** After end() nothing more is drawn: an evaluation finishing after Ctrl-C must not redraw the bar. */
+  private ended = false;
 
   constructor(
     private readonly stream: NodeJS.WriteStream,
@@ -23,6 +27,7 @@ export class ProgressReporter {
   ) {}
 
   update(p: Progress): void {
+    if (this.ended) return;
     const perIteration = p.seconds / p.iteration;
     const where =
       (p.scales > 1 ? `  scale ${p.scale}/${p.scales} ${p.width}x${p.height}` : "") +
@@ -36,18 +41,31 @@ export class ProgressReporter {
       const filled = Math.round((width * p.iteration) / p.iterations);
       const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
       this.stream.write(
-        `\r[${bar}] ${p.iteration}/${p.iterations}${where}  loss ${p.total.toExponential(3)}  ${perIteration.toFixed(2)} s/it  ETA ${clock(eta)} `,
+        `\r[${bar}] ${p.iteration}/${p.iterations}${where}  loss ${p.loss.toExponential(3)}  ${perIteration.toFixed(2)} s/it  ETA ${clock(eta)} `,
       );
-      if (p.iteration === p.iterations) this.stream.write("\n");
+      this.midLine = true;
+      if (p.iteration === p.iterations) this.endLine();
     } else if (p.iteration === 1 || p.iteration % this.every === 0 || p.iteration === p.iterations) {
       this.stream.write(
-        `iteration ${p.iteration}/${p.iterations}${where}  loss ${p.total.toExponential(4)}  ${p.seconds.toFixed(1)} s  ETA ${clock(eta)}\n`,
+        `iteration ${p.iteration}/${p.iterations}${where}  loss ${p.loss.toExponential(4)}  ${p.seconds.toFixed(1)} s  ETA ${clock(eta)}\n`,
       );
     }
   }
 
-  /** Ends a bar left mid-line (on an early stop). */
+  /** Prints a line of its own (a set-up step, a note), ending a bar left mid-line first. */
+  line(text: string): void {
+    this.endLine();
+    this.stream.write(`${text}\n`);
+  }
+
+  /** Stops drawing, and ends a bar left mid-line (on an early stop), so that what follows starts a line. */
   end(): void {
-    if (this.tty) this.stream.write("\n");
+    this.ended = true;
+    this.endLine();
+  }
+
+  private endLine(): void {
+    if (this.midLine) this.stream.write("\n");
+    this.midLine = false;
   }
 }

@@ -4,6 +4,7 @@ import { StylegramError } from "../errors.js";
 
 /** A file that stood at the target when a write without overwrite reached it. */
 export class FileExistsError extends StylegramError {
+  override readonly name: string = "FileExistsError";
   constructor(readonly file: string) {
     super(`${file} already exists: pass --force to overwrite it`, { exitCode: 2 });
   }

@@ -1,11 +1,15 @@
-import { type AttrValue, type Dim, type DType, type Graph, intsAttr, type Tensor } from "./graph.js";
+import { type AttrValue, type ConstantInts, type Dim, type DType, intsAttr, type Tensor } from "./tensor.js";
 
 export interface ValueSpec {
   shape: Dim[];
   dtype: DType;
 }
 
-type Rule = (g: Graph, inputs: readonly Tensor[], attrs: Readonly<Record<string, AttrValue>>) => ValueSpec[];
+type Rule = (
+  g: ConstantInts,
+  inputs: readonly Tensor[],
+  attrs: Readonly<Record<string, AttrValue>>,
+) => ValueSpec[];
 
 let symbolCounter = 0;
 /** A dimension that cannot be known at build time gets a fresh symbolic name. */
@@ -20,7 +24,7 @@ function int(attrs: Readonly<Record<string, AttrValue>>, key: string, fallback: 
   return v;
 }
 
-function constInts(g: Graph, t: Tensor | undefined, what: string): readonly number[] {
+function constInts(g: ConstantInts, t: Tensor | undefined, what: string): readonly number[] {
   const v = t === undefined ? undefined : g.intConstants.get(t.name);
   if (v === undefined) throw new Error(`${what} must be an int64 constant made by Graph.ints`);
   return v;
@@ -107,7 +111,7 @@ function reduce(op: string, axesFromInput: boolean): Rule {
 }
 
 function convShape(
-  _g: Graph,
+  _g: ConstantInts,
   inputs: readonly Tensor[],
   attrs: Readonly<Record<string, AttrValue>>,
   op: string,
@@ -280,7 +284,7 @@ const rules: Record<string, Rule> = {
 };
 
 export function inferShapes(
-  g: Graph,
+  g: ConstantInts,
   op: string,
   inputs: readonly Tensor[],
   attrs: Readonly<Record<string, AttrValue>>,

@@ -112,6 +112,22 @@ export async function imageFileSize(file: string): Promise<{ width: number; heig
 }
 
 /**
+ * Whether an image file has pixels that are not fully opaque (they are flattened onto white when
+ * loaded, which the user should hear of): read from the header, and decoded only when it has alpha.
+ */
+export async function hasTransparency(file: string): Promise<boolean> {
+  const bytes = readImageFile(file);
+  try {
+    const image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS });
+    if (!(await image.metadata()).hasAlpha) return false;
+    return !(await image.stats()).isOpaque;
+  } catch {
+    // Unreadable files get their own clear error where they are loaded.
+    return false;
+  }
+}
+
+/**
  * Decodes an image file as 8-bit sRGB: EXIF orientation applied, alpha flattened
  * onto white, 16-bit and greyscale inputs converted.
  */

@@ -1,6 +1,5 @@
 import type { Graph, Tensor } from "../graph/graph.js";
-import { meanSquaredError } from "./mse.js";
-import { gramUnnormalised } from "./style.js";
+import { gramUnnormalised, styleLoss } from "./style.js";
 
 /**
  * Guided Gram matrices (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer",
@@ -21,13 +20,18 @@ import { gramUnnormalised } from "./style.js";
  * gradient comes from their rules; test/masks.test.ts checks it against finite differences.
  */
 export function guidedGram(g: Graph, features: Tensor, mask: Tensor, scale: Tensor): Tensor {
-  const weighted = g.op1("Mul", [features, mask]);
-  return g.op1("Mul", [gramUnnormalised(g, weighted), scale]);
+  return g.op1("Mul", [guidedGramUnnormalised(g, features, mask), scale]);
 }
 
-export interface Region {
-  /** 1 x 1 x h x w, the region's mask at the layer. */
-  mask: Tensor;
+/** (F * m)(F * m)^T without the normaliser: a tile's part, which adds up with the others'. */
+export function guidedGramUnnormalised(g: Graph, features: Tensor, mask: Tensor): Tensor {
+  return gramUnnormalised(g, g.op1("Mul", [features, mask]));
+}
+
+/** One region of a style layer: what its term is computed from. */
+export interface RegionTerm {
+  /** C x C: the region's unnormalised guided Gram matrix (F * m)(F * m)^T of the whole picture. */
+  gram: Tensor;
   /** [] : 1 / (C * sum(mask^2)). */
   scale: Tensor;
   /** [] : the region's share of the layer, sum(mask) / (h * w). */
@@ -36,6 +40,11 @@ export interface Region {
   target: Tensor;
   /** Multiplies the region's term (1 for equal weights). */
   weight: number;
+}
+
+export interface Region extends Omit<RegionTerm, "gram"> {
+  /** 1 x 1 x h x w, the region's mask at the layer. */
+  mask: Tensor;
 }
 
 /**
@@ -50,14 +59,21 @@ export interface Region {
  * With one region whose mask is white everywhere (share 1) and weight 1, this is the unguided
  * style(l) exactly.
  */
-export function guidedStyleLoss(g: Graph, features: Tensor, regions: readonly Region[]): Tensor {
+export function guidedStyleTerm(g: Graph, regions: readonly RegionTerm[]): Tensor {
   let total: Tensor | undefined;
   for (const r of regions) {
-    const mse = meanSquaredError(g, guidedGram(g, features, r.mask, r.scale), r.target);
-    let term = g.op1("Mul", [mse, r.share]);
+    let term = g.op1("Mul", [styleLoss(g, r.gram, r.scale, r.target), r.share]);
     if (r.weight !== 1) term = g.op1("Mul", [term, g.scalar(r.weight)]);
     total = total === undefined ? term : g.op1("Add", [total, term]);
   }
-  if (total === undefined) throw new Error("guidedStyleLoss: no region");
+  if (total === undefined) throw new Error("guidedStyleTerm: no region");
   return total;
+}
+
+/** The guided style term of a layer's features, each region's Gram computed from them. */
+export function guidedStyleLoss(g: Graph, features: Tensor, regions: readonly Region[]): Tensor {
+  return guidedStyleTerm(
+    g,
+    regions.map((r) => ({ ...r, gram: guidedGramUnnormalised(g, features, r.mask) })),
+  );
 }

@@ -76,3 +76,9 @@ export async function resolveWeightsFor(request: WeightsRequest = {}): Promise<V
 }
 
 export { cacheDir };
+
+/** Weights given as loaded tensors, a folder or file, or (undefined) from $STYLEGRAM_WEIGHTS or the cache. */
+export async function resolveWeights(w: string | VggWeights | undefined): Promise<VggWeights> {
+  if (w !== undefined && typeof w !== "string") return w;
+  return resolveWeightsFor(w === undefined ? {} : { path: w });
+}

@@ -1,14 +1,13 @@
 import { StylegramError } from "../errors.js";
-import { Graph, type Tensor } from "../graph/graph.js";
 import type { RgbImage } from "../image/image.js";
 import { toNetworkInput } from "../image/image.js";
 import type { Mask } from "../image/masks.js";
-import { gramUnnormalised } from "../losses/style.js";
-import { channelsOf, deepest, featureSize } from "../network/layers.js";
-import { buildVgg19, type Pooling } from "../network/vgg19.js";
+import { channelsOf, featureSize } from "../network/layers.js";
+import type { Pooling } from "../network/vgg19.js";
 import type { VggWeights } from "../network/weights.js";
-import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
-import { guidedScale, masksAtLayers } from "./masks.js";
+import type { RuntimeOptions } from "../runtime/session.js";
+import { type FeaturePass, type PassSpec, TiledPass, WholePass } from "./passes.js";
+import { guidedScale, masksAtLayers } from "./regions.js";
 import { checkImageSize } from "./size.js";
 
 export interface Targets {
@@ -23,12 +22,7 @@ export interface Targets {
   regions?: Map<string, Float32Array>[];
 }
 
-/**
- * Computes the content features and the style Gram targets once, with a
- * forward-only graph whose input size is symbolic, so that the content image
- * and each style image can have any size.
- */
-export async function computeTargets(args: {
+export interface TargetRequest {
   weights: VggWeights;
   content: RgbImage | undefined;
   styles: readonly RgbImage[];
@@ -42,114 +36,96 @@ export async function computeTargets(args: {
    * image that its style mask (at the style image's size; undefined: all of it) selects.
    */
   regions?: { styleMasks: readonly (Mask | undefined)[] };
-}): Promise<Targets> {
-  const { contentLayers, styleLayers } = args;
-  const all = [...contentLayers, ...styleLayers];
+  /** Computed tile by tile, in crops of this size (the tiled objective's); default: each image whole. */
+  tiles?: { crop: { cropWidth: number; cropHeight: number }; halo: number };
+  /** Stops between the passes (and tiles); a pass already running ends first. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The content features and the style Gram targets, computed once, by one path: a feature pass over
+ * each image (whole, or tile by tile; the same numbers), then the Gram matrices normalised by each
+ * image's size (or its style mask) and blended.
+ */
+export async function computeTargets(req: TargetRequest): Promise<Targets> {
+  const { contentLayers, styleLayers } = req;
   const result: Targets = { content: new Map(), style: new Map() };
-  if (all.length === 0) return result;
-
-  const g = new Graph();
-  const x = g.input("image", [1, 3, "height", "width"]);
-  const acts = buildVgg19(g, x, args.weights, {
-    pooling: args.pooling,
-    upTo: deepest(all),
-    differentiable: false,
-  });
-  for (const l of contentLayers) g.output(acts.get(l) as never, `content_${l}`);
-  // With regions, each style layer's features are weighted by a mask input first (ones for an image
-  // without a style mask, and for the content image, whose run does not read them).
-  const regions = args.regions;
-  for (const l of styleLayers) {
-    const features = acts.get(l) as Tensor;
-    const masked = regions
-      ? g.op1("Mul", [features, g.input(`mask_${l}`, [1, 1, `mask_h_${l}`, `mask_w_${l}`])])
-      : features;
-    g.output(gramUnnormalised(g, masked), `gram_${l}`);
-  }
-  const compiled = await CompiledGraph.compile(g, args.runtime);
+  if (contentLayers.length + styleLayers.length === 0) return result;
+  const spec: PassSpec = {
+    weights: req.weights,
+    o: { contentLayers: [...contentLayers], styleLayers: [...styleLayers], pooling: req.pooling },
+    poolIndices: false,
+    slots: req.regions ? 1 : 0,
+    ...(req.runtime ? { runtime: req.runtime } : {}),
+  };
+  const pass: FeaturePass = req.tiles
+    ? TiledPass.create(spec, req.tiles.crop, req.tiles.halo)
+    : await WholePass.create(spec);
   try {
-    const ones = Float32Array.of(1);
-    const maskFeeds = (masks?: Map<string, Float32Array>, img?: RgbImage) =>
-      regions
-        ? Object.fromEntries(
-            styleLayers.map((l) => {
-              const m = masks?.get(l);
-              const [h, w] = m && img ? featureSize(img.height, img.width, l) : [1, 1];
-              return [`mask_${l}`, { data: m ?? ones, dims: [1, 1, h, w] }];
-            }),
-          )
-        : {};
-    const run = (img: RgbImage, fetches: string[], masks?: Map<string, Float32Array>) =>
-      compiled.run(
-        {
-          image: { data: toNetworkInput(img), dims: [1, 3, img.height, img.width] },
-          ...maskFeeds(masks, img),
-        },
-        fetches,
-      );
+    return await targetsWith(pass, req);
+  } finally {
+    await pass.release();
+  }
+}
 
-    if (contentLayers.length > 0) {
-      if (!args.content) throw new Error("content layers are set but no content image is given");
-      checkImageSize("content image", args.content, contentLayers);
-      const out = await run(
-        args.content,
-        contentLayers.map((l) => `content_${l}`),
+/** The targets from a feature pass (the tiled objective's own, so that one graph serves both). */
+export async function targetsWith(pass: FeaturePass, req: TargetRequest): Promise<Targets> {
+  const { contentLayers, styleLayers, signal } = req;
+  const result: Targets = { content: new Map(), style: new Map() };
+  const image = (img: RgbImage) => ({ x: toNetworkInput(img), width: img.width, height: img.height });
+
+  if (contentLayers.length > 0) {
+    if (!req.content) throw new Error("content layers are set but no content image is given");
+    checkImageSize("content image", req.content, contentLayers);
+    const out = await pass.run(image(req.content), { features: true, grams: false }, undefined, signal);
+    for (const l of contentLayers) result.content.set(l, out.features.get(l) as Float32Array);
+  }
+  if (styleLayers.length === 0) return result;
+
+  const grams: Map<string, Float32Array>[] = [];
+  for (const [i, img] of req.styles.entries()) {
+    const what = `style image ${req.styles.length > 1 ? i + 1 : ""}`.trim();
+    checkImageSize(what, img, styleLayers);
+    const styleMask = req.regions?.styleMasks[i];
+    if (styleMask && (styleMask.width !== img.width || styleMask.height !== img.height)) {
+      throw new StylegramError(
+        `the style mask of ${what} is ${styleMask.width}x${styleMask.height}, the image ${img.width}x${img.height}: resize it to the image (stylize() does)`,
       );
-      for (const l of contentLayers) result.content.set(l, out[`content_${l}`]?.data as Float32Array);
     }
-
-    if (regions) {
-      result.regions = [];
-      for (const [i, img] of styleLayers.length > 0 ? args.styles.entries() : []) {
-        const what = `style image ${args.styles.length > 1 ? i + 1 : ""}`.trim();
-        checkImageSize(what, img, styleLayers);
-        const styleMask = regions.styleMasks[i];
-        if (styleMask && (styleMask.width !== img.width || styleMask.height !== img.height)) {
-          throw new StylegramError(
-            `the style mask of ${what} is ${styleMask.width}x${styleMask.height}, the image ${img.width}x${img.height}: resize it to the image (stylize() does)`,
-          );
-        }
-        const masks = styleMask && masksAtLayers(styleMask, styleLayers);
-        const out = await run(
-          img,
-          styleLayers.map((l) => `gram_${l}`),
-          masks,
-        );
-        const grams = new Map<string, Float32Array>();
-        for (const l of styleLayers) {
+    const masks = styleMask && masksAtLayers(styleMask, styleLayers);
+    const out = await pass.run(
+      image(img),
+      { features: false, grams: true },
+      req.regions ? [masks] : undefined,
+      signal,
+    );
+    // A Gram matrix's normaliser: 1 / (C h w) of the image, or of its style mask (a guided Gram).
+    grams.push(
+      new Map(
+        styleLayers.map((l) => {
           const [h, w] = featureSize(img.height, img.width, l);
           const m = masks?.get(l);
           const scale = m ? guidedScale(l, m, `the style mask of ${what}`) : 1 / (channelsOf(l) * h * w);
-          const gramData = out[`gram_${l}`]?.data as Float32Array;
-          grams.set(
+          return [
             l,
-            Float32Array.from(gramData, (v) => v * scale),
-          );
-        }
-        result.regions.push(grams);
-      }
-      return result;
-    }
-
-    for (const l of styleLayers) result.style.set(l, new Float32Array(channelsOf(l) ** 2));
-    for (const [i, img] of styleLayers.length > 0 ? args.styles.entries() : []) {
-      checkImageSize(`style image ${args.styles.length > 1 ? i + 1 : ""}`.trim(), img, styleLayers);
-      const out = await run(
-        img,
-        styleLayers.map((l) => `gram_${l}`),
-      );
-      const blend = args.styleBlend[i] as number;
-      for (const l of styleLayers) {
-        const [h, w] = featureSize(img.height, img.width, l);
-        const scale = blend / (channelsOf(l) * h * w);
-        const gramData = out[`gram_${l}`]?.data as Float32Array;
-        const target = result.style.get(l) as Float32Array;
-        for (let k = 0; k < target.length; k++)
-          target[k] = (target[k] as number) + (gramData[k] as number) * scale;
-      }
-    }
-  } finally {
-    await compiled.release();
+            Float32Array.from((out.grams.get(l) as Float64Array[])[0] as Float64Array, (v) => v * scale),
+          ];
+        }),
+      ),
+    );
+  }
+  if (req.regions) {
+    result.regions = grams;
+    return result;
+  }
+  for (const l of styleLayers) {
+    const target = new Float32Array(channelsOf(l) ** 2);
+    grams.forEach((byLayer, i) => {
+      const gram = byLayer.get(l) as Float32Array;
+      const blend = req.styleBlend[i] as number;
+      for (let k = 0; k < target.length; k++) target[k] = (target[k] as number) + (gram[k] as number) * blend;
+    });
+    result.style.set(l, target);
   }
   return result;
 }

@@ -1,319 +1,188 @@
-import { gradient } from "../autodiff/backward.js";
-import { Graph, type Tensor } from "../graph/graph.js";
-import { type RgbImage, toNetworkInput } from "../image/image.js";
-import { gramUnnormalised } from "../losses/style.js";
-import { channelsOf, deepest, featureSize, poolsBefore } from "../network/layers.js";
-import { buildVgg19 } from "../network/vgg19.js";
-import type { VggWeights } from "../network/weights.js";
-import { CompiledGraph, type RuntimeOptions } from "../runtime/session.js";
-import type { ResolvedObjective } from "./options.js";
-import {
-  addCropPlanes,
-  copyOwnedPlanes,
-  cropPlanes,
-  cropSize,
-  haloFor,
-  levelSize,
-  ownMask,
-  planTiles,
-  type Tile,
-  type TilePlan,
-  validMask,
-} from "./tiling.js";
+import { throwIfStopped } from "../errors.js";
+import { countFlops } from "../graph/flops.js";
+import { channelsOf, poolsBefore } from "../network/layers.js";
+import { type Precision, PrecisionGraph } from "../quantize/precision-graph.js";
+import { CompiledGraph } from "../runtime/session.js";
+import type { Evaluation, Evaluator, EvaluatorInit } from "./evaluator.js";
+import { scalarOf } from "./evaluator.js";
+import { featureGraph, styleHeadGraph, tileGradientGraph } from "./graphs.js";
+import * as names from "./names.js";
+import { cropLayerMask, maskLevels, type PassSpec, TiledPass, tileMaskFeeds } from "./passes.js";
+import { masksAtLayers, regionFeeds, regionTargetFeeds } from "./regions.js";
+import { targetsWith } from "./targets.js";
+import { addCropPlanes, cropPlanes, cropSize, haloFor, levelSize, type TilePlan } from "./tiling.js";
 
 /**
  * The objective evaluated tile by tile, exactly, in memory bounded by the tile (see tiling.ts for
  * how the picture is cut). Content and total variation are sums over owned positions; a style
- * layer's Gram matrix is the sum over tiles of F_t F_t^T, so an evaluation is two passes:
- *   1. forward only, per tile: the owned part's Gram matrices, summed into the picture's;
- *   2. per tile, forward and backward of content + TV + <dL/dG, F_t F_t^T>, with dL/dG computed from
- *      the picture's Gram matrices and fed in, whose gradient is the tile's share of the picture's.
- * The targets are computed with the first pass's graph too: the content features tile by tile, the
- * style Gram matrices summed over the style image's own tiles.
+ * layer's Gram matrix is the sum over tiles of F_t F_t^T, so an evaluation is two passes over the
+ * tiles with the style head between them:
+ *   1. the feature pass: each tile's part of the picture's Gram matrices, summed;
+ *   2. the style head: the style terms from those sums, and dL/dG (src/objective/graphs.ts);
+ *   3. per tile, forward and backward of content + TV + <dL/dG, G_tile>, whose gradient is the
+ *      tile's share of the picture's.
+ * The targets come from the same feature pass (src/objective/targets.ts). With styles by region each
+ * region's guided Gram matrix is summed the same way; in int8 both tile graphs run quantised.
  */
-
-/** Names of the graphs' inputs and outputs, in one place. */
-const valid = (level: number) => `valid_${level}`;
-const own = (level: number) => `own_${level}`;
-const gramOut = (l: string) => `gram_${l}`;
-const featOut = (l: string) => `feat_${l}`;
-const contentTarget = (l: string) => `content_target_${l}`;
-const dGram = (l: string) => `dgram_${l}`;
-const contentOut = (l: string) => `content_${l}`;
-
-interface TileGraph {
-  graph: Graph;
-  /** Pooling levels whose validity and ownership masks the graph reads. */
-  validLevels: number[];
-  ownLevels: number[];
-}
-
-interface Crop {
-  cropWidth: number;
-  cropHeight: number;
-}
-
-/** The network on one crop, with every convolution's input masked to the picture. */
-function tileNetwork(
-  g: Graph,
-  weights: VggWeights,
-  o: ResolvedObjective,
-  crop: Crop,
-  differentiable: boolean,
-  poolIndices: boolean,
-) {
-  const x = g.input("x", [1, 3, crop.cropHeight, crop.cropWidth]);
-  const validLevels: number[] = [];
-  const ownLevels: number[] = [];
-  const inputs = new Map<string, Tensor>();
-  const mask = (name: string, level: number, list: number[]) => {
-    let t = inputs.get(name);
-    if (!t) {
-      const s = 2 ** level;
-      t = g.input(name, [1, 1, crop.cropHeight / s, crop.cropWidth / s]);
-      inputs.set(name, t);
-      list.push(level);
-    }
-    return t;
-  };
-  const layers = [...o.contentLayers, ...o.styleLayers];
-  const acts = buildVgg19(g, x, weights, {
-    pooling: o.pooling,
-    upTo: deepest(layers),
-    differentiable,
-    poolIndices,
-    maskInput: (level, h) => g.op1("Mul", [h, mask(valid(level), level, validLevels)]),
-  });
-  const owned = (l: string) => {
-    const level = poolsBefore(l);
-    return g.op1("Mul", [acts.get(l) as Tensor, mask(own(level), level, ownLevels)]);
-  };
-  return {
-    x,
-    acts,
-    owned,
-    validMask: (level: number) => mask(valid(level), level, validLevels),
-    ownMask: (level: number) => mask(own(level), level, ownLevels),
-    validLevels,
-    ownLevels,
-  };
-}
-
-/** Pass 1 and the targets: each style layer's Gram matrix of the owned part, each content layer's features. */
-function forwardGraph(weights: VggWeights, o: ResolvedObjective, crop: Crop): TileGraph {
-  const g = new Graph();
-  const net = tileNetwork(g, weights, o, crop, false, false);
-  for (const l of o.styleLayers) g.output(gramUnnormalised(g, net.owned(l)), gramOut(l));
-  for (const l of o.contentLayers) g.output(net.acts.get(l) as Tensor, featOut(l));
-  return { graph: g, validLevels: net.validLevels, ownLevels: net.ownLevels };
-}
-
-/**
- * Pass 2: the tile's content and TV terms (normalised by the picture's sizes, so that they add up)
- * and the gradient of content + TV + sum over style layers of <dL/dG, G_tile>.
- */
-function backwardGraph(
-  weights: VggWeights,
-  o: ResolvedObjective,
-  crop: Crop,
-  picture: { width: number; height: number },
-  poolIndices: boolean,
-): TileGraph {
-  const g = new Graph();
-  const net = tileNetwork(g, weights, o, crop, true, poolIndices);
-  const weighted: Tensor[] = [];
-  const sumSquares = (t: Tensor) => g.op1("ReduceSum", [g.op1("Mul", [t, t])], { keepdims: 0 });
-  o.contentLayers.forEach((l, i) => {
-    const c = channelsOf(l);
-    const [h, w] = featureSize(picture.height, picture.width, l);
-    const [ch, cw] = [crop.cropHeight / 2 ** poolsBefore(l), crop.cropWidth / 2 ** poolsBefore(l)];
-    const target = g.input(contentTarget(l), [1, c, ch, cw]);
-    const diff = g.op1("Mul", [
-      g.op1("Sub", [net.acts.get(l) as Tensor, target]),
-      net.ownMask(poolsBefore(l)),
-    ]);
-    const term = g.op1("Mul", [sumSquares(diff), g.scalar(1 / (c * h * w))]);
-    g.output(term, contentOut(l));
-    weighted.push(g.op1("Mul", [term, g.scalar(o.contentWeight * (o.contentLayerWeights[i] as number))]));
-  });
-  for (const l of o.styleLayers) {
-    const c = channelsOf(l);
-    const d = g.input(dGram(l), [c, c]);
-    const gram = gramUnnormalised(g, net.owned(l));
-    weighted.push(g.op1("ReduceSum", [g.op1("Mul", [gram, d])], { keepdims: 0 }));
-  }
-  // TV: the differences between each owned pixel and its right (lower) neighbour inside the picture.
-  const x = net.x;
-  const { cropHeight: ch, cropWidth: cw } = crop;
-  const slice = (t: Tensor, axis: number, from: number, to: number) =>
-    g.op1("Slice", [t, g.ints([from]), g.ints([to]), g.ints([axis])]);
-  const pairs = (axis: number, n: number) => {
-    const diff = g.op1("Sub", [slice(x, axis, 1, n), slice(x, axis, 0, n - 1)]);
-    const m = g.op1("Mul", [slice(net.ownMask(0), axis, 0, n - 1), slice(net.validMask(0), axis, 1, n)]);
-    return sumSquares(g.op1("Mul", [diff, m]));
-  };
-  const tvSum = g.op1("Add", [pairs(3, cw), pairs(2, ch)]);
-  const tv = g.op1("Mul", [tvSum, g.scalar(1 / (3 * picture.width * picture.height))]);
-  g.output(tv, "tv");
-  weighted.push(g.op1("Mul", [tv, g.scalar(o.tvWeight)]));
-  let total = weighted[0] as Tensor;
-  for (const t of weighted.slice(1)) total = g.op1("Add", [total, t]);
-  g.output(total, "partial");
-  g.output(gradient(g, total, x), "gradient");
-  return { graph: g, validLevels: net.validLevels, ownLevels: net.ownLevels };
-}
-
-type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
-
-function maskFeeds(tg: TileGraph, plan: TilePlan, tile: Tile): Feeds {
-  const feeds: Feeds = {};
-  const dims = (level: number) => [1, 1, plan.cropHeight / 2 ** level, plan.cropWidth / 2 ** level];
-  for (const k of tg.validLevels) feeds[valid(k)] = { data: validMask(plan, tile, k), dims: dims(k) };
-  for (const k of tg.ownLevels) feeds[own(k)] = { data: ownMask(plan, tile, k), dims: dims(k) };
-  return feeds;
-}
-
-export interface TiledTerms {
-  total: number;
-  content: Record<string, number>;
-  style: Record<string, number>;
-  tv: number;
-  gradient: Float32Array;
-}
-
-/** The tiled objective of one picture size: the two compiled graphs and the targets. */
-export class TiledEvaluator {
+export class TiledEvaluator implements Evaluator {
   private constructor(
-    private readonly o: ResolvedObjective,
+    private readonly init: EvaluatorInit,
     /** The owned tile edge asked for, in pixels. */
     readonly tile: number,
     readonly plan: TilePlan,
-    private readonly forward: { compiled: CompiledGraph; tg: TileGraph },
-    private readonly backward: { compiled: CompiledGraph; tg: TileGraph },
+    private readonly pass: TiledPass,
+    private readonly head: { compiled: CompiledGraph; feeds: names.Feeds },
+    private readonly gradient: { graph: PrecisionGraph; levels: { valid: number[]; own: number[] } },
     private readonly contentTargets: Map<string, Float32Array>,
-    private readonly styleTargets: Map<string, Float64Array>,
-    /** FLOPs of one evaluation, both passes over every tile. */
+    /** Styles by region: each region's mask at each style layer, over the whole picture. */
+    private readonly regionMasks: Map<string, Float32Array>[] | undefined,
     readonly flops: number,
   ) {}
 
-  static async create(args: {
-    weights: VggWeights;
-    o: ResolvedObjective;
-    content: RgbImage;
-    styles: readonly RgbImage[];
-    /** Owned tile edge in pixels, a multiple of 16. */
-    tile: number;
-    runtime?: RuntimeOptions;
-    countFlops: (g: Graph) => number;
-  }): Promise<TiledEvaluator> {
-    const { o, content } = args;
+  static async create(init: EvaluatorInit & { tile: number }): Promise<TiledEvaluator> {
+    const { o, content } = init;
+    const regions = init.masks?.length ?? 0;
+    const gpu = init.runtime?.device === "webgpu";
     const halo = haloFor([...o.contentLayers, ...o.styleLayers]);
-    const images = [content, ...(o.styleLayers.length > 0 ? args.styles : [])];
+    const images = [content, ...(o.styleLayers.length > 0 ? init.styles : [])];
     // One crop size for the picture and every style image, so that one graph serves them all.
     const crop = cropSize(
-      args.tile,
+      init.tile,
       halo,
       Math.max(...images.map((i) => i.width)),
       Math.max(...images.map((i) => i.height)),
     );
-    const plan = planTiles(content.width, content.height, crop, halo);
-    const gpu = args.runtime?.device === "webgpu";
-    const fg = forwardGraph(args.weights, o, crop);
-    const forward = { compiled: await CompiledGraph.compile(fg.graph, args.runtime), tg: fg };
-    let backward: { compiled: CompiledGraph; tg: TileGraph } | undefined;
+    const spec: PassSpec = {
+      weights: init.weights,
+      o,
+      poolIndices: !gpu,
+      slots: regions,
+      ...(init.runtime ? { runtime: init.runtime } : {}),
+    };
+    const pass = TiledPass.create(spec, crop, halo);
+    const released: { release(): Promise<void> }[] = [pass];
     try {
-      const contentTargets = new Map<string, Float32Array>();
-      for (const l of o.contentLayers) {
-        const [h, w] = featureSize(content.height, content.width, l);
-        contentTargets.set(l, new Float32Array(channelsOf(l) * h * w));
+      const request = {
+        weights: init.weights,
+        content,
+        styles: init.styles,
+        styleBlend: o.styleBlend,
+        contentLayers: o.contentLayers,
+        styleLayers: o.styleLayers,
+        pooling: o.pooling,
+        ...(init.masks ? { regions: { styleMasks: init.styleMasks ?? [] } } : {}),
+        ...(init.signal ? { signal: init.signal } : {}),
+      };
+      // The targets read one mask per image: with one region (or none) that is the picture's pass.
+      const targetPass = regions <= 1 ? pass : TiledPass.create({ ...spec, slots: 1 }, crop, halo);
+      const targets = await targetsWith(targetPass, request).finally(async () => {
+        if (targetPass !== pass) await targetPass.release();
+      });
+      await pass.usePrecision(init.precision);
+
+      const headFeeds: names.Feeds = {};
+      for (const [l, data] of targets.style)
+        headFeeds[names.styleTarget(l)] = { data, dims: [channelsOf(l), channelsOf(l)] };
+      let masks: Map<string, Float32Array>[] | undefined;
+      if (init.masks) {
+        // The head reads each region's normaliser, share and target; the tiles read the masks.
+        const fed = regionFeeds(init.masks, o.styleLayers);
+        for (const [name, feed] of Object.entries(fed)) if (feed.dims.length === 0) headFeeds[name] = feed;
+        Object.assign(headFeeds, regionTargetFeeds(targets.regions ?? []));
+        masks = init.masks.map((m) => masksAtLayers(m, o.styleLayers));
       }
-      if (o.contentLayers.length > 0) {
-        const x = toNetworkInput(content);
-        for (const tile of plan.tiles) {
-          const out = await runForward(forward, plan, tile, x, o.contentLayers.map(featOut));
-          for (const l of o.contentLayers) {
-            const data = out[featOut(l)]?.data as Float32Array;
-            copyOwnedPlanes(
-              data,
-              channelsOf(l),
-              plan,
-              tile,
-              poolsBefore(l),
-              contentTargets.get(l) as Float32Array,
-            );
-          }
-        }
-      }
-      const styleTargets = new Map<string, Float64Array>();
-      for (const l of o.styleLayers) styleTargets.set(l, new Float64Array(channelsOf(l) ** 2));
-      for (const [i, img] of (o.styleLayers.length > 0 ? args.styles : []).entries()) {
-        const grams = await sumGrams(
-          forward,
-          o,
-          planTiles(img.width, img.height, crop, halo),
-          toNetworkInput(img),
-        );
-        for (const l of o.styleLayers) {
-          const [h, w] = featureSize(img.height, img.width, l);
-          const scale = (o.styleBlend[i] as number) / (channelsOf(l) * h * w);
-          const target = styleTargets.get(l) as Float64Array;
-          const gram = grams.get(l) as Float64Array;
-          for (let k = 0; k < target.length; k++)
-            target[k] = (target[k] as number) + (gram[k] as number) * scale;
-        }
-      }
-      const bg = backwardGraph(args.weights, o, crop, content, !gpu);
-      backward = { compiled: await CompiledGraph.compile(bg.graph, args.runtime), tg: bg };
-      const flops = plan.tiles.length * (args.countFlops(fg.graph) + args.countFlops(bg.graph));
-      return new TiledEvaluator(o, args.tile, plan, forward, backward, contentTargets, styleTargets, flops);
+      const headGraph = styleHeadGraph(o, content, init.masks !== undefined);
+      const head = { compiled: await CompiledGraph.compile(headGraph, init.runtime), feeds: headFeeds };
+      released.push(head.compiled);
+      throwIfStopped(init.signal);
+      const layout = {
+        kind: "crop" as const,
+        ...crop,
+        picture: { width: content.width, height: content.height },
+      };
+      const gg = tileGradientGraph({ weights: init.weights, o, poolIndices: !gpu }, layout, regions);
+      const gradient = {
+        graph: new PrecisionGraph(gg, init.runtime, init.precision),
+        levels: maskLevels(gg.inputs),
+      };
+      await gradient.graph.prepare();
+      const plan = pass.plan(content.width, content.height);
+      const flops =
+        plan.tiles.length * (countFlops(featureGraph(spec, layout, regions)) + countFlops(gg)) +
+        countFlops(headGraph);
+      return new TiledEvaluator(init, init.tile, plan, pass, head, gradient, targets.content, masks, flops);
     } catch (e) {
-      await forward.compiled.release();
-      await backward?.compiled.release();
+      for (const r of released) await r.release();
       throw e;
     }
   }
 
-  async evaluate(x: Float32Array): Promise<TiledTerms> {
-    const { o, plan } = this;
-    const { width, height, cropWidth: cw, cropHeight: ch } = plan;
-    // Pass 1: the picture's Gram matrices, and from them each style term and its gradient dL/dG.
-    const grams = await sumGrams(this.forward, o, plan, x);
-    const style: Record<string, number> = {};
-    const dgrams = new Map<string, Float32Array>();
-    o.styleLayers.forEach((l, i) => {
-      const c = channelsOf(l);
-      const [h, w] = featureSize(height, width, l);
-      const norm = 1 / (c * h * w);
-      const gram = grams.get(l) as Float64Array;
-      const target = this.styleTargets.get(l) as Float64Array;
-      const d = new Float32Array(c * c);
-      const coefficient = (o.styleWeight * (o.styleLayerWeights[i] as number) * 2 * norm) / (c * c);
-      let sum = 0;
-      for (let k = 0; k < c * c; k++) {
-        const diff = (gram[k] as number) * norm - (target[k] as number);
-        sum += diff * diff;
-        d[k] = coefficient * diff;
-      }
-      style[l] = sum / (c * c);
-      dgrams.set(l, d);
-    });
+  async usePrecision(precision: Precision): Promise<void> {
+    await this.pass.usePrecision(precision);
+    await this.gradient.graph.usePrecision(precision);
+  }
 
-    // Pass 2: each tile's content and TV terms and its share of the gradient.
+  async evaluate(x: Float32Array): Promise<Evaluation> {
+    const { o } = this.init;
+    const { plan } = this;
+    const { width, height, cropWidth: cw, cropHeight: ch } = plan;
+    const regions = this.regionMasks?.length ?? 0;
+
+    // 1. The picture's Gram matrices, summed over the tiles.
+    const features = await this.pass.run(
+      { x, width, height },
+      { features: false, grams: o.styleLayers.length > 0 },
+      this.regionMasks,
+    );
+    this.pass.endEvaluation();
+
+    // 2. The style terms and dL/dG.
+    const style: Record<string, number> = {};
+    let styleTotal = 0;
+    const dgrams: names.Feeds = {};
+    if (o.styleLayers.length > 0) {
+      const headFeeds: names.Feeds = { ...this.head.feeds };
+      for (const l of o.styleLayers) {
+        const c = channelsOf(l);
+        (features.grams.get(l) as Float64Array[]).forEach((sum, r) => {
+          headFeeds[names.gramName(l, regions === 0 ? undefined : r)] = {
+            data: Float32Array.from(sum),
+            dims: [c, c],
+          };
+        });
+      }
+      const out = await this.head.compiled.run(headFeeds);
+      for (const l of o.styleLayers) {
+        style[l] = scalarOf(out, names.styleTerm(l));
+        const c = channelsOf(l);
+        for (let r = 0; r < Math.max(1, regions); r++) {
+          const name = names.dGramName(l, regions === 0 ? undefined : r);
+          dgrams[name] = { data: out[name]?.data as Float32Array, dims: [c, c] };
+        }
+      }
+      styleTotal = scalarOf(out, names.STYLE_TOTAL);
+    }
+
+    // 3. Each tile's content and TV terms and its share of the gradient.
     const grad = new Float32Array(3 * width * height);
     const content: Record<string, number> = {};
     for (const l of o.contentLayers) content[l] = 0;
     let tv = 0;
     const xCrop = new Float32Array(3 * ch * cw);
     const targetCrops = new Map(
-      o.contentLayers.map((l) => {
-        const s = 2 ** poolsBefore(l);
-        return [l, new Float32Array((channelsOf(l) * ch * cw) / (s * s))];
-      }),
+      o.contentLayers.map((l) => [l, new Float32Array((channelsOf(l) * ch * cw) / 4 ** poolsBefore(l))]),
+    );
+    const maskCrops = new Map(
+      o.styleLayers.map((l) => [
+        l,
+        Array.from({ length: regions }, () => new Float32Array((ch * cw) / 4 ** poolsBefore(l))),
+      ]),
     );
     for (const tile of plan.tiles) {
-      const feeds: Feeds = {
-        ...maskFeeds(this.backward.tg, plan, tile),
-        x: {
+      const feeds: names.Feeds = {
+        ...tileMaskFeeds(plan, tile, this.gradient.levels),
+        ...dgrams,
+        [names.X]: {
           data: cropPlanes(x, 3, height, width, tile.top, tile.left, ch, cw, xCrop),
           dims: [1, 3, ch, cw],
         },
@@ -322,7 +191,7 @@ export class TiledEvaluator {
         const level = poolsBefore(l);
         const s = 2 ** level;
         const c = channelsOf(l);
-        feeds[contentTarget(l)] = {
+        feeds[names.contentTarget(l)] = {
           data: cropPlanes(
             this.contentTargets.get(l) as Float32Array,
             c,
@@ -338,72 +207,40 @@ export class TiledEvaluator {
         };
       }
       for (const l of o.styleLayers) {
-        const c = channelsOf(l);
-        feeds[dGram(l)] = { data: dgrams.get(l) as Float32Array, dims: [c, c] };
+        const s = 2 ** poolsBefore(l);
+        (maskCrops.get(l) as Float32Array[]).forEach((buffer, r) => {
+          const data = cropLayerMask(this.regionMasks?.[r]?.get(l), plan, tile, l, buffer);
+          feeds[names.regionMask(l, r)] = { data, dims: [1, 1, ch / s, cw / s] };
+        });
       }
-      const out = await this.backward.compiled.run(feeds);
-      for (const l of o.contentLayers) content[l] = (content[l] as number) + scalar(out, contentOut(l));
-      tv += scalar(out, "tv");
-      addCropPlanes(out.gradient?.data as Float32Array, 3, height, width, tile.top, tile.left, ch, cw, grad);
+      const out = await this.gradient.graph.run(feeds);
+      for (const l of o.contentLayers)
+        content[l] = (content[l] as number) + scalarOf(out, names.contentTerm(l));
+      tv += scalarOf(out, names.TV);
+      addCropPlanes(
+        out[names.GRADIENT]?.data as Float32Array,
+        3,
+        height,
+        width,
+        tile.top,
+        tile.left,
+        ch,
+        cw,
+        grad,
+      );
     }
+    this.gradient.graph.endEvaluation();
 
-    let total = o.tvWeight * tv;
+    let total = o.tvWeight * tv + styleTotal;
     o.contentLayers.forEach((l, i) => {
       total += o.contentWeight * (o.contentLayerWeights[i] as number) * (content[l] as number);
-    });
-    o.styleLayers.forEach((l, i) => {
-      total += o.styleWeight * (o.styleLayerWeights[i] as number) * (style[l] as number);
     });
     return { total, content, style, tv, gradient: grad };
   }
 
   async release(): Promise<void> {
-    await this.forward.compiled.release();
-    await this.backward.compiled.release();
+    await this.pass.release();
+    await this.head.compiled.release();
+    await this.gradient.graph.release();
   }
-}
-
-function scalar(out: Feeds, name: string): number {
-  const t = out[name];
-  if (!t) throw new Error(`tile graph returned no ${name}`);
-  return t.data[0] as number;
-}
-
-async function runForward(
-  forward: { compiled: CompiledGraph; tg: TileGraph },
-  plan: TilePlan,
-  tile: Tile,
-  x: Float32Array,
-  fetches: string[],
-  xCrop = new Float32Array(3 * plan.cropHeight * plan.cropWidth),
-) {
-  const { width, height, cropWidth: cw, cropHeight: ch } = plan;
-  return forward.compiled.run(
-    {
-      ...maskFeeds(forward.tg, plan, tile),
-      x: { data: cropPlanes(x, 3, height, width, tile.top, tile.left, ch, cw, xCrop), dims: [1, 3, ch, cw] },
-    },
-    fetches,
-  );
-}
-
-/** Each style layer's unnormalised Gram matrix of a picture, summed over its tiles in float64. */
-async function sumGrams(
-  forward: { compiled: CompiledGraph; tg: TileGraph },
-  o: ResolvedObjective,
-  plan: TilePlan,
-  x: Float32Array,
-): Promise<Map<string, Float64Array>> {
-  const grams = new Map(o.styleLayers.map((l) => [l, new Float64Array(channelsOf(l) ** 2)]));
-  if (o.styleLayers.length === 0) return grams;
-  const xCrop = new Float32Array(3 * plan.cropHeight * plan.cropWidth);
-  for (const tile of plan.tiles) {
-    const out = await runForward(forward, plan, tile, x, o.styleLayers.map(gramOut), xCrop);
-    for (const l of o.styleLayers) {
-      const part = out[gramOut(l)]?.data as Float32Array;
-      const sum = grams.get(l) as Float64Array;
-      for (let k = 0; k < sum.length; k++) sum[k] = (sum[k] as number) + (part[k] as number);
-    }
-  }
-  return grams;
 }

@@ -90,6 +90,17 @@ function spans(n: number, crop: number, halo: number): Span[] {
   return out;
 }
 
+/** How many tiles planTiles makes, without making them (a check weighs thousands of tile sizes). */
+export function tileCount(
+  width: number,
+  height: number,
+  crop: { cropWidth: number; cropHeight: number },
+  halo: number,
+): number {
+  const along = (n: number, c: number) => (c >= n ? 1 : Math.ceil(n / (c - 2 * halo)));
+  return along(width, crop.cropWidth) * along(height, crop.cropHeight);
+}
+
 /** The crop size for owned tiles of `tile` px on a picture of up to `width` x `height`. */
 export function cropSize(
   tile: number,
@@ -135,7 +146,7 @@ export function checkTileEdge(tile: number): number {
 }
 
 /** A picture's size at a pooling level (each pooling floors the halving). */
-function levelSize(n: number, level: number): number {
+export function levelSize(n: number, level: number): number {
   let v = n;
   for (let i = 0; i < level; i++) v = Math.floor(v / 2);
   return v;
@@ -260,5 +271,3 @@ export function copyOwnedPlanes(
     }
   }
 }
-
-export { levelSize };

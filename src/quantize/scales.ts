@@ -54,9 +54,18 @@ export class DelayedScales {
     return feeds;
   }
 
+  /** Maxima of the current evaluation's runs so far (a tiled evaluation runs its graph once per tile). */
+  private readonly pending = new Map<string, number>();
+  private pendingSaturated = new Set<string>();
+
   /** Records the maxima an evaluation returned (real maxima from a float graph, or codes from the int8 one). */
   observe(outputs: Record<string, { data: Float32Array }>): void {
-    this.saturated = [];
+    this.observeRun(outputs);
+    this.commit();
+  }
+
+  /** Records one run's maxima; the evaluation's scale comes from the largest of its runs, at commit(). */
+  observeRun(outputs: Record<string, { data: Float32Array }>): void {
     for (const p of this.points) {
       const amax = outputs[amaxOutput(p.key)];
       let m: number;
@@ -68,16 +77,27 @@ export class DelayedScales {
         const lo = p.kind === "gradient" ? 128 - (outputs[codeMinOutput(p.key)]?.data[0] ?? 128) : 0;
         const codes = Math.max(hi, lo);
         const edge = p.kind === "gradient" ? codes >= 127 : codes >= 255;
-        if (edge) this.saturated.push(p.key);
+        if (edge) this.pendingSaturated.add(p.key);
         m = (edge ? SATURATION_GROWTH * LEVELS[p.kind] : codes) * used;
       }
       // A tensor that was all zeros says nothing about its range: keep the scale it had.
       if (!(m > 0) || !Number.isFinite(m)) continue;
-      const list = this.maxima.get(p.key) ?? [];
+      this.pending.set(p.key, Math.max(m, this.pending.get(p.key) ?? 0));
+    }
+  }
+
+  /** Ends an evaluation: its maxima join the history and set the next evaluation's scales. */
+  commit(): void {
+    this.saturated = this.points.map((p) => p.key).filter((k) => this.pendingSaturated.has(k));
+    for (const [key, m] of this.pending) {
+      const list = this.maxima.get(key) ?? [];
       list.push(m);
       if (list.length > this.history) list.shift();
-      this.maxima.set(p.key, list);
-      this.current.set(p.key, (Math.max(...list) * this.headroom) / LEVELS[p.kind]);
+      this.maxima.set(key, list);
+      const kind = this.points.find((p) => p.key === key)?.kind ?? "activation";
+      this.current.set(key, (Math.max(...list) * this.headroom) / LEVELS[kind]);
     }
+    this.pending.clear();
+    this.pendingSaturated = new Set();
   }
 }

@@ -145,13 +145,20 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         const options: JobOptions = parseJobOptions(upload.options);
         let iterations: number;
         try {
-          const { plan } = await checkStylize({
-            ...options,
-            content: upload.content.file,
-            styles: upload.styles.map((s) => s.file),
-            weights: ctx.weights,
-          });
-          iterations = plan.reduce((n, p) => n + p.iterations, 0);
+          const { steps } = await checkStylize(
+            {
+              ...options,
+              content: upload.content.file,
+              styles: upload.styles.map((s) => s.file),
+              weights: ctx.weights,
+            },
+            // The advice in an error names only sizes and style scales that this API accepts.
+            {
+              size: JOB_OPTIONS.properties.size.maximum,
+              styleScale: JOB_OPTIONS.properties.styleScale.maximum,
+            },
+          );
+          iterations = steps.reduce((n, p) => n + p.iterations, 0);
         } catch (e) {
           if (e instanceof StylegramError) {
             // The library names the files by the server's paths; the user knows them by their names.

@@ -1,6 +1,6 @@
-import type { ImageSource } from "../api/inputs.js";
 import { UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
+import type { ImageSource } from "../image/source.js";
 import type { VggWeights } from "../network/weights.js";
 import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
 import { DEVICE_REQUESTS, type Device, type DeviceRequest } from "../runtime/device.js";
@@ -12,6 +12,7 @@ import {
   knownKeys,
   listOf,
   nonEmptyString,
+  numberBetween,
   oneOfValues,
   wholeNumber,
 } from "../validate.js";
@@ -31,6 +32,14 @@ export const STYLIZE_DEFAULTS = {
   precision: "fp32" as PrecisionRequest,
 };
 
+/**
+ * The largest size: 100000 px would need about a terabyte even in tiles, so a larger request is a
+ * typo, and bounding it bounds every size computation of the checks.
+ */
+export const SIZE_LIMIT = 100_000;
+/** Style images at 1/100 to 10 times the output size: beyond that a style image is a few pixels or larger than any memory. */
+export const STYLE_SCALE_LIMITS = { min: 0.01, max: 10 } as const;
+
 export type Init = "noise" | "content" | "style" | { image: ImageSource };
 
 /**
@@ -46,7 +55,11 @@ export type PrecisionRequest = (typeof PRECISIONS)[number];
 export interface Progress {
   /** 1-based evaluation count; an iteration is one evaluation of the loss and its gradient. */
   iteration: number;
+  /** Evaluations of the whole run (every scale). */
   iterations: number;
+  /** The weighted loss at this evaluation: content, style and TV terms together. */
+  loss: number;
+  /** @deprecated The same as `loss` (the name read as a count next to `iterations`). */
   total: number;
   content: Record<string, number>;
   style: Record<string, number>;
@@ -226,8 +239,8 @@ export function validateStylizeOptions(o: StylizeOptions): void {
   const opt = <T>(v: T | undefined, check: (v: T) => void) => {
     if (v !== undefined) check(v);
   };
-  opt(o.size, (v) => wholeNumber("size", v, 1));
-  opt(o.styleScale, (v) => finiteNumber("styleScale", v, { above: 0 }));
+  opt(o.size, (v) => wholeNumber("size", v, 1, SIZE_LIMIT));
+  opt(o.styleScale, (v) => numberBetween("styleScale", v, STYLE_SCALE_LIMITS.min, STYLE_SCALE_LIMITS.max));
   opt(o.init, (v) => {
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "image" in v)
       imageValue("init.image", v.image);
@@ -242,7 +255,7 @@ export function validateStylizeOptions(o: StylizeOptions): void {
     if (Array.isArray(v)) listOf("iterations", v, (n, x) => wholeNumber(n, x, 1));
     else wholeNumber("iterations", v, 1);
   });
-  opt(o.scales, (v) => listOf("scales", v, (n, x) => wholeNumber(n, x, 1)));
+  opt(o.scales, (v) => listOf("scales", v, (n, x) => wholeNumber(n, x, 1, SIZE_LIMIT)));
   opt(o.optimizer, (v) => oneOfValues("optimizer", v, ["lbfgs", "adam"] as const));
   opt(o.learningRate, (v) => finiteNumber("learningRate", v, { above: 0 }));
   opt(o.historySize, (v) => wholeNumber("historySize", v, 1));

@@ -86,10 +86,12 @@ export async function modelsCommand(argv: string[], out: (s: string) => void): P
     }
     case "verify": {
       let bad = 0;
+      let missing = 0;
       for (const s of name ? [spec(name)] : Object.values(MODELS)) {
         const p = cachedPath(s);
         if (!fs.existsSync(p)) {
-          out(`${s.name}: not fetched\n`);
+          missing++;
+          out(`${s.name}: not fetched (stylegram models fetch)\n`);
           continue;
         }
         const md5 = await md5File(p);
@@ -104,6 +106,11 @@ export async function modelsCommand(argv: string[], out: (s: string) => void): P
         out(`${s.name}: ok (md5 ${md5}, all 16 convolutions present with the right shapes)\n`);
       }
       if (bad > 0) throw new StylegramError(`${bad} cached model file(s) are corrupt`);
+      // Nothing to verify is not a success: a script checking the cache must see it fail.
+      if (missing > 0)
+        throw new StylegramError(
+          `nothing to verify: ${missing === 1 ? "the weights are" : `${missing} models are`} not in the cache (${cacheDir()}); fetch them with: stylegram models fetch`,
+        );
       return 0;
     }
     default:

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { UsageError } from "../../errors.js";
+import { StoppedBeforeStartError, UsageError } from "../../errors.js";
 import {
   assertNotAnInput,
   checkWritable,
@@ -13,8 +13,15 @@ import { reserveOutput, saveResult } from "../../fsutil/results.js";
 import { assertImageFile, encodeImage, formatForPath } from "../../image/io.js";
 import { formatBytes } from "../../objective/memory.js";
 import { defaultThreads } from "../../runtime/session.js";
-import { COLORS, type Init, PRECISIONS, STYLIZE_DEFAULTS, type Stage } from "../../stylize/options.js";
-import { MIXED_FP32_SHARE, planScales, StoppedBeforeStartError, stylize } from "../../stylize/stylize.js";
+import {
+  COLORS,
+  type Init,
+  PRECISIONS,
+  STYLE_SCALE_LIMITS,
+  STYLIZE_DEFAULTS,
+  type Stage,
+} from "../../stylize/options.js";
+import { MIXED_FP32_SHARE, planScales, stylize } from "../../stylize/stylize.js";
 import {
   deviceFromFlags,
   OBJECTIVE_FLAGS,
@@ -49,7 +56,7 @@ Output and optimisation:
   --history N            L-BFGS history size (default ${STYLIZE_DEFAULTS.historySize}, fewer when 100 pairs
                          would not fit beside the graph in memory)
   --line-search NAME     none or strong-wolfe, for L-BFGS (default ${STYLIZE_DEFAULTS.lineSearch})
-  --precision P          fp32, int8 or mixed (default ${STYLIZE_DEFAULTS.precision} on the CPU, fp32 on a GPU): int8
+  --precision P          fp32, int8 or mixed (default ${STYLIZE_DEFAULTS.precision}; a GPU runs fp32 only): int8
                          runs the convolutions on the CPU's int8 units, about 2.5x faster a
                          step and a few percent less accurate; mixed finishes each scale in
                          float32, so the picture is float32's optimum. CPU only.
@@ -273,8 +280,17 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
     ...(log ? [["--log", log] as [string, string]] : []),
     ...snapshots.map((f) => ["--save-every", f] as [string, string]),
   ];
+  // A run stopped without its result (a second Ctrl-C) leaves its log and snapshots but no OUT: say
+  // that, and how to go on, rather than only that a file exists.
+  const unfinished = !force && !fs.existsSync(output);
   outputs.forEach(([flag, file], i) => {
     assertNotAnInput(file, inputs);
+    if (unfinished && flag !== "-o" && fs.existsSync(file)) {
+      throw new UsageError(
+        `${file} already exists, but ${output} does not: an earlier run that did not finish left it. ` +
+          `Pass --force to replace that run's ${[log ? "log" : "", snapshots.length > 0 ? "snapshots" : ""].filter(Boolean).join(" and ")}, or give ${flag} another name`,
+      );
+    }
     checkWritable(file, force);
     const clash = outputs.slice(i + 1).find(([, other]) => samePath(other, file));
     if (clash)
@@ -294,8 +310,13 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
     throw new UsageError(`--learning-rate expects a number > 0, got "${values["learning-rate"]}"`);
   const history = parseCount("--history", values.history);
   const styleScale = parseNumber("--style-scale", values["style-scale"]);
-  if (styleScale !== undefined && !(styleScale > 0))
-    throw new UsageError(`--style-scale expects a number > 0, got "${values["style-scale"]}"`);
+  if (
+    styleScale !== undefined &&
+    !(styleScale >= STYLE_SCALE_LIMITS.min && styleScale <= STYLE_SCALE_LIMITS.max)
+  )
+    throw new UsageError(
+      `--style-scale expects a number from ${STYLE_SCALE_LIMITS.min} to ${STYLE_SCALE_LIMITS.max}, got "${values["style-scale"]}"`,
+    );
   const printEvery = parseCount("--print-every", values["print-every"]) ?? 10;
   const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
   const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
@@ -318,12 +339,12 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
   }
   const device = deviceFromFlags(values);
 
-  const warn = (s: string) => process.stderr.write(`\nwarning: ${s}\n`);
+  const progress = new ProgressReporter(process.stderr, printEvery);
+  const warn = (s: string) => progress.line(`warning: ${s}`);
   const release = reserveOutput(output);
   let runLog: RunLog | undefined;
   try {
     runLog = log ? new RunLog(log, force, warn) : undefined;
-    const progress = new ProgressReporter(process.stderr, printEvery);
     const stop = (sig: StopSignal) => {
       progress.end();
       process.stderr.write(
@@ -357,14 +378,12 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
           ...(masks === undefined ? {} : { masks }),
           ...(styleMasks === undefined ? {} : { styleMasks }),
           signal,
-          onStage: (s) => {
-            process.stderr.write(`${describeStage(s)}\n`);
-          },
+          onStage: (s) => progress.line(describeStage(s)),
           onProgress: (p) => {
             progress.update(p);
             runLog?.write({
               iteration: p.iteration,
-              loss: p.total,
+              loss: p.loss,
               content: p.content,
               style: p.style,
               tv: p.tv,
@@ -394,6 +413,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
         throw e;
       }
     });
+    progress.end();
     if (result === undefined) {
       process.stderr.write("stopped before the first iteration: nothing to save\n");
       return exitCodeFor(stoppedBy, 130);

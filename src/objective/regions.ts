@@ -1,8 +1,8 @@
 import { UsageError } from "../errors.js";
-import type { Graph, Tensor } from "../graph/graph.js";
 import type { Mask } from "../image/masks.js";
-import type { Region } from "../losses/guided.js";
 import { channelsOf, featureSize, poolsBefore } from "../network/layers.js";
+import type { Feeds } from "./names.js";
+import * as names from "./names.js";
 
 /**
  * Masks at the network's layers, for the guided Gram matrices of styles by region (src/losses/guided.ts).
@@ -18,23 +18,9 @@ import { channelsOf, featureSize, poolsBefore } from "../network/layers.js";
  * averaging keeps a soft mask soft, and masks that add up to 1 in the picture add up to 1 at every
  * layer (no gap opens between two regions); and it costs nothing at run time.
  *
- * The objective graph reads them as inputs, fed by Objective on the CPU (constants on WebGPU):
- *
- * - `style_mask_<layer>_<r>`: float32 [1, 1, h, w], region r's mask at the layer (h x w its feature size);
- *   a per-position input, sliced like the picture when the objective is evaluated by tiles.
- * - `style_mask_scale_<layer>_<r>`: float32 [] (a scalar), 1 / (C * sum of the mask's squares at the
- *   layer): the guided Gram's normaliser, a property of the whole mask (never of a tile).
- * - `style_mask_share_<layer>_<r>`: float32 [] (a scalar), sum of the mask / (h * w) at the layer: the
- *   region's share of the picture, which weighs its style term (see guidedStyleLoss); whole-mask too.
- * - `style_target_<layer>_<r>`: float32 [C, C], region r's target Gram matrix (from style image r).
- *
- * r counts from 0 in the order of the style images.
+ * The objective graph reads them as inputs (src/objective/names.ts): each region's mask at each style
+ * layer, its normaliser and share (scalars of the whole mask, never of a tile) and its target.
  */
-
-export const regionMaskInput = (layer: string, r: number) => `style_mask_${layer}_${r}`;
-export const regionScaleInput = (layer: string, r: number) => `style_mask_scale_${layer}_${r}`;
-export const regionShareInput = (layer: string, r: number) => `style_mask_share_${layer}_${r}`;
-export const regionTargetInput = (layer: string, r: number) => `style_target_${layer}_${r}`;
 
 /** A mask averaged down to the feature size of each of `layers` (masks by layer name). */
 export function masksAtLayers(mask: Mask, layers: readonly string[]): Map<string, Float32Array> {
@@ -83,8 +69,6 @@ export function guidedScale(layer: string, mask: Float32Array, what: string): nu
   return 1 / (channelsOf(layer) * squares);
 }
 
-export type Feeds = Record<string, { data: Float32Array; dims: readonly number[] }>;
-
 /** The masks, normalisers and shares the objective graph reads for each region (see the names above). */
 export function regionFeeds(masks: readonly Mask[], styleLayers: readonly string[]): Feeds {
   const feeds: Feeds = {};
@@ -93,40 +77,17 @@ export function regionFeeds(masks: readonly Mask[], styleLayers: readonly string
     for (const l of styleLayers) {
       const m = atLayers.get(l) as Float32Array;
       const [h, w] = featureSize(mask.height, mask.width, l);
-      feeds[regionMaskInput(l, r)] = { data: m, dims: [1, 1, h, w] };
-      feeds[regionScaleInput(l, r)] = {
+      feeds[names.regionMask(l, r)] = { data: m, dims: [1, 1, h, w] };
+      feeds[names.regionScale(l, r)] = {
         data: Float32Array.of(guidedScale(l, m, `mask ${r + 1}`)),
         dims: [],
       };
       let sum = 0;
       for (let i = 0; i < m.length; i++) sum += m[i] as number;
-      feeds[regionShareInput(l, r)] = { data: Float32Array.of(sum / (h * w)), dims: [] };
+      feeds[names.regionShare(l, r)] = { data: Float32Array.of(sum / (h * w)), dims: [] };
     }
   });
   return feeds;
-}
-
-/**
- * Extra bytes of the objective with `regions` masked regions: at each style layer, each region's
- * weighted copy of the features (kept for the backward pass) and its gradient, less what
- * onnxruntime's memory planner shares. Measured (peak RSS, two evaluations at 512x384, default
- * layers): +223 MB with 2 regions, +322 MB with 4, against 96 MB of style-layer activations;
- * REGION_FACTOR x that per region is the upper envelope (+240 and +480 MB).
- */
-export const REGION_FACTOR = 1.25;
-
-export function regionBytes(
-  width: number,
-  height: number,
-  styleLayers: readonly string[],
-  regions: number,
-): number {
-  let bytes = 0;
-  for (const l of styleLayers) {
-    const [h, w] = featureSize(height, width, l);
-    bytes += 4 * channelsOf(l) * h * w;
-  }
-  return REGION_FACTOR * regions * bytes;
 }
 
 /**
@@ -168,34 +129,8 @@ export function regionTargetFeeds(targets: readonly Map<string, Float32Array>[])
   targets.forEach((byLayer, r) => {
     for (const [l, data] of byLayer) {
       const c = channelsOf(l);
-      feeds[regionTargetInput(l, r)] = { data, dims: [c, c] };
+      feeds[names.regionTarget(l, r)] = { data, dims: [c, c] };
     }
   });
   return feeds;
-}
-
-/**
- * The regions of one style layer in the objective graph: each region's mask, normaliser, share and target
- * as graph inputs, or as constants where `constants` has them (the WebGPU graph keeps its data on the GPU).
- */
-export function regionInputs(
-  g: Graph,
-  layer: string,
-  size: { width: number; height: number },
-  weights: readonly number[],
-  constants?: Feeds,
-): Region[] {
-  const [h, w] = featureSize(size.height, size.width, layer);
-  const c = channelsOf(layer);
-  const fed = (name: string, shape: number[]): Tensor => {
-    const data = constants?.[name]?.data;
-    return data === undefined ? g.input(name, shape) : g.constant(data, shape, name);
-  };
-  return weights.map((weight, r) => ({
-    mask: fed(regionMaskInput(layer, r), [1, 1, h, w]),
-    scale: fed(regionScaleInput(layer, r), []),
-    share: fed(regionShareInput(layer, r), []),
-    target: fed(regionTargetInput(layer, r), [c, c]),
-    weight,
-  }));
 }

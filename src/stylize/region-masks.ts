@@ -1,7 +1,7 @@
-import type { ImageSource } from "../api/inputs.js";
 import { UsageError } from "../errors.js";
 import { isEmptyMask, loadMask, type Mask, maskCoverage, resizeMask } from "../image/masks.js";
-import { fitLongEdge, sourceSize } from "./preflight.js";
+import type { ImageSource } from "../image/source.js";
+import { fitLongEdge, sourceSize } from "../image/source.js";
 
 /** The masks of a run, decoded once at their own size, and what the user should be told about them. */
 export interface PreparedMasks {

@@ -1,8 +1,6 @@
-import type { ImageSource } from "../api/inputs.js";
-import { StylegramError, UsageError } from "../errors.js";
-import { imageFileSize } from "../image/io.js";
+import { OutOfMemoryError, UsageError } from "../errors.js";
+import { fitLongEdge, type ImageSource, type Size, sourceSize } from "../image/source.js";
 import { deepest } from "../network/layers.js";
-import { regionBytes } from "../objective/masks.js";
 import {
   availableMemory,
   chooseTile,
@@ -10,41 +8,30 @@ import {
   HDF5_READER_BYTES,
   minAutoTile,
   objectiveBytes,
+  regionBytes,
   targetBytes,
   tiledObjectiveBytes,
 } from "../objective/memory.js";
 import type { ResolvedObjective } from "../objective/options.js";
-import { minimumSize } from "../objective/size.js";
-import { STYLIZE_DEFAULTS } from "./options.js";
+import { minimumSize, neededEdge, sizeForStyleEdge } from "../objective/size.js";
+import { cropSize, haloFor, tileCount } from "../objective/tiling.js";
+import type { DeviceRequest } from "../runtime/device.js";
+import { type PrecisionRequest, SIZE_LIMIT, STYLE_SCALE_LIMITS, STYLIZE_DEFAULTS } from "./options.js";
+import { type Phase, precisionPhases } from "./precision.js";
 
-/** The run would not fit in memory; nothing was started. */
-export class OutOfMemoryError extends StylegramError {}
-
-interface Size {
-  width: number;
-  height: number;
-}
-
-/** The size an image of `size` gets when its long edge is resized to `longEdge` (as loadImage does). */
-export function fitLongEdge(size: Size, longEdge: number): Size {
-  const scale = longEdge / Math.max(size.width, size.height);
-  return {
-    width: Math.max(1, Math.round(size.width * scale)),
-    height: Math.max(1, Math.round(size.height * scale)),
-  };
-}
-
-/** An image's size from its header (a file is not decoded). */
-export async function sourceSize(src: ImageSource): Promise<Size> {
-  return typeof src === "string" ? imageFileSize(src) : { width: src.width, height: src.height };
-}
+/**
+ * The evaluation plan of a run: for each scale, whole or tiled (with which tile), its L-BFGS history,
+ * its memory, the arithmetic of each phase and the relative cost of an evaluation; or the error that
+ * names the conflict and the fix. Every caller decides with it: the checks before a run, stylize(),
+ * computeLoss(), the time left, the server.
+ */
 
 /** Float32 vectors of the image's size that the optimiser holds besides its history (x, d, g, best...). */
 const WORKING_VECTORS = 8;
 /** The default L-BFGS history shrinks to what memory leaves, down to this many pairs. */
 export const MIN_DEFAULT_HISTORY = 5;
 
-export interface ScaleCheck {
+export interface ScalePlan {
   size: number;
   width: number;
   height: number;
@@ -54,41 +41,97 @@ export interface ScaleCheck {
   peakBytes: number;
   /** The owned tile edge when this scale is evaluated tile by tile (asked for, or what memory needs). */
   tile?: number;
+  /** The arithmetic of each phase of this scale's evaluations (with the request's iterations). */
+  phases: Phase[];
+  /**
+   * What one evaluation costs, relative to the other scales': its pixels, and tiled, every crop's
+   * pixels, each crop evaluated forward twice and backward once (about 1.5 whole evaluations).
+   */
+  cost: number;
 }
 
-export interface PreflightInput {
+export interface PlanRequest {
   content: ImageSource;
   styles: readonly ImageSource[];
   sizes: readonly number[];
   styleScale: number;
   objective: ResolvedObjective;
-  optimizer: "lbfgs" | "adam";
+  /** The optimiser, whose vectors count; "none" for a single evaluation (computeLoss). */
+  optimizer: "lbfgs" | "adam" | "none";
   historySize: number | undefined;
   maxMemory: number | undefined;
   /** Whether the weights are read from HDF5 (a Keras file, the cache), which costs memory of its own. */
   hdf5Weights?: boolean;
-  /** The run uses the int8 path (precision int8 or mixed), which needs more memory. */
-  int8?: boolean;
+  /** Where it runs: "auto" is decided later (it may be a GPU, which runs float32 only). Default "auto". */
+  device?: DeviceRequest;
+  /** The arithmetic asked for (default STYLIZE_DEFAULTS.precision; a GPU then runs float32). */
+  precision?: PrecisionRequest;
+  /** Whether `precision` was asked for by the user, rather than the default (a GPU refuses only the former). */
+  precisionAsked?: boolean;
   /** Evaluations at each scale (an L-BFGS run never holds more pairs than that); default: unbounded. */
   iterations?: readonly number[];
   /** Tile edge asked for (--tile); undefined: tiles only where the picture would not fit whole. */
   tile?: number;
   /** Styles by region: the number of regions, whose masked features the graph keeps too. */
   regions?: number;
+  /** The style images at their own sizes (computeLoss), not resized to the scale. */
+  stylesAsGiven?: boolean;
+  /** The largest size and style scale the caller accepts (a server's caps), so that advice stays within them. */
+  limits?: AdviceLimits;
+}
+
+export interface AdviceLimits {
+  size?: number;
+  styleScale?: number;
+}
+
+export interface EvaluationPlan {
+  scales: ScalePlan[];
+  available: number;
+  /** The arithmetic the run uses: on a GPU always fp32. */
+  precision: PrecisionRequest;
 }
 
 /**
- * Checks a run before any work: every image is large enough for the deepest
- * layer at every scale, and the largest scale fits in memory. Errors give the
- * numbers and the option that fixes them.
+ * The combinations that do not work, each with the reason and the fix: the one place that knows them.
+ * (int8 and styles by region run in tiles like float32; only int8 needs the CPU.)
  */
-export async function preflight(input: PreflightInput): Promise<{ scales: ScaleCheck[]; available: number }> {
+const CONFLICTS: { when: (r: PlanRequest) => boolean; error: (r: PlanRequest) => UsageError }[] = [
+  {
+    when: (r) => r.device === "webgpu" && r.precisionAsked === true && (r.precision ?? "fp32") !== "fp32",
+    error: (r) =>
+      new UsageError(
+        `--precision ${r.precision} runs on the CPU only (WebGPU has no int8 convolution): add --device cpu, or use --precision fp32 on the GPU`,
+      ),
+  },
+];
+
+/** The arithmetic a run uses on a device: a GPU runs float32 (an explicit int8 there is a conflict). */
+export function effectivePrecision(
+  r: Pick<PlanRequest, "device" | "precision" | "precisionAsked">,
+): PrecisionRequest {
+  for (const c of CONFLICTS) if (c.when(r as PlanRequest)) throw c.error(r as PlanRequest);
+  if (r.device === "webgpu") return "fp32";
+  return r.precision ?? STYLIZE_DEFAULTS.precision;
+}
+
+/**
+ * Plans a run before any work: every image is large enough for the deepest layer at every scale, the
+ * combination of device and precision works, and each scale fits in memory (whole, or in tiles).
+ * Errors give the numbers and the option that fixes them.
+ */
+export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan> {
+  const precision = effectivePrecision(input);
+  // Where the device is not known yet (auto), int8's memory is counted: the CPU may run it.
+  const int8 = precision !== "fp32";
   const contentSize = await sourceSize(input.content);
   const styleSizes = await Promise.all(input.styles.map(sourceSize));
   const o = input.objective;
   const allLayers = [...o.contentLayers, ...o.styleLayers];
   const available = input.maxMemory ?? availableMemory();
 
+  const styleAt = (s: Size, longEdge: number) =>
+    input.stylesAsGiven ? s : fitLongEdge(s, Math.max(1, Math.round(longEdge * input.styleScale)));
   const scaleIndex = (longEdge: number) => input.sizes.indexOf(longEdge);
   // An L-BFGS run of n evaluations keeps at most n - 1 pairs.
   const maxPairs = (longEdge: number) => {
@@ -98,53 +141,60 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
   /** The fixed bytes of a scale besides the objective's graph, and the bytes of one L-BFGS pair. */
   const around = (longEdge: number) => {
     const c = fitLongEdge(contentSize, longEdge);
-    const styleEdge = Math.max(1, Math.round(longEdge * input.styleScale));
     const styles = Math.max(
       0,
       ...styleSizes.map((s) => {
-        const f = fitLongEdge(s, styleEdge);
+        const f = styleAt(s, longEdge);
         return targetBytes(f.width, f.height, o.styleLayers);
       }),
     );
     const vector = 3 * c.width * c.height * 4;
     const reader = input.hdf5Weights ? HDF5_READER_BYTES : 0;
-    return { c, styles, extra: reader + WORKING_VECTORS * vector, pair: 2 * vector };
+    const vectors = input.optimizer === "none" ? 1 : WORKING_VECTORS;
+    return { c, styles, extra: reader + vectors * vector, pair: 2 * vector };
   };
   const fewestPairs = (longEdge: number) =>
-    input.optimizer === "adam" ? 0 : Math.min(input.historySize ?? MIN_DEFAULT_HISTORY, maxPairs(longEdge));
+    input.optimizer !== "lbfgs" ? 0 : Math.min(input.historySize ?? MIN_DEFAULT_HISTORY, maxPairs(longEdge));
   /** Whole or tiled, and the graph's bytes: tiled only when asked for or when whole does not fit. */
   const layout = (longEdge: number): { tile?: number; graph: number } => {
     const { c, styles, extra, pair } = around(longEdge);
+    const regions = input.regions ?? 0;
     const whole = () =>
       Math.max(
-        objectiveBytes(c.width, c.height, allLayers, input.int8 === true) +
-          regionBytes(c.width, c.height, o.styleLayers, input.regions ?? 0),
+        objectiveBytes(c.width, c.height, allLayers, int8) +
+          regionBytes(c.width, c.height, o.styleLayers, regions),
         styles,
       );
+    const tiled = (tile: number) =>
+      tiledObjectiveBytes(c.width, c.height, allLayers, o.contentLayers, tile, {
+        int8,
+        regions,
+        styleLayers: o.styleLayers,
+      });
     if (input.tile !== undefined) {
       if (Math.max(c.width, c.height) <= input.tile) return { graph: whole() };
-      return {
-        tile: input.tile,
-        graph: tiledObjectiveBytes(c.width, c.height, allLayers, o.contentLayers, input.tile),
-      };
+      return { tile: input.tile, graph: tiled(input.tile) };
     }
     // Tiled, the style images are cut into the same tiles: their cost is in the tiled estimate.
     const fits = (graph: number) => graph + extra + fewestPairs(longEdge) * pair <= available;
-    // int8 and styles by region do not run tiled: a picture too large for them is refused.
-    if (fits(whole()) || input.int8 || (input.regions ?? 0) > 0) return { graph: whole() };
-    const choice = chooseTile(c.width, c.height, allLayers, o.contentLayers, fits);
+    if (fits(whole())) return { graph: whole() };
+    const choice = chooseTile(c.width, c.height, allLayers, o.contentLayers, fits, {
+      int8,
+      regions,
+      styleLayers: o.styleLayers,
+    });
     // Nothing fits: the smallest tile's estimate is what the error reports.
     const tile = choice.tile ?? minAutoTile(allLayers);
     // A picture no larger than the tile is evaluated whole (with its style images, however large).
     if (tile >= Math.max(c.width, c.height)) return { graph: whole() };
-    return { tile, graph: tiledObjectiveBytes(c.width, c.height, allLayers, o.contentLayers, tile) };
+    return { tile, graph: tiled(tile) };
   };
   const peakWithout = (longEdge: number) => {
     const { extra, pair } = around(longEdge);
     return { graph: layout(longEdge).graph + extra, pair };
   };
   const history = (longEdge: number): number => {
-    if (input.optimizer === "adam") return 0;
+    if (input.optimizer !== "lbfgs") return 0;
     if (input.historySize !== undefined) return input.historySize;
     const { graph, pair } = peakWithout(longEdge);
     const room = Math.floor((available - graph) / pair);
@@ -155,62 +205,73 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
     return graph + Math.min(history(longEdge), maxPairs(longEdge)) * pair;
   };
 
-  // The smallest size at which the content and every style image are large enough for the network.
-  const fitsNetwork = (size: number) =>
-    tooSmall(contentSize, size, allLayers) === undefined &&
-    styleSizes.every(
-      (s) => tooSmall(s, Math.max(1, Math.round(size * input.styleScale)), o.styleLayers) === undefined,
+  // The smallest size at which the content and every style image are large enough for the network,
+  // computed from the shapes (no search: a 1x4000 style image needs a size of 62000, at once).
+  const smallestSize = (from: number) =>
+    Math.max(
+      from,
+      neededEdge(contentSize, allLayers),
+      ...(input.stylesAsGiven
+        ? []
+        : styleSizes.map((s) => sizeForStyleEdge(neededEdge(s, o.styleLayers), input.styleScale))),
     );
-  const smallestSize = (from: number) => {
-    let need = from;
-    while (!fitsNetwork(need)) need++;
-    return need;
+  // Advice names only values the caller accepts (a server caps them lower than the library).
+  const maxSize = Math.min(input.limits?.size ?? SIZE_LIMIT, SIZE_LIMIT);
+  const maxStyleScale = Math.min(input.limits?.styleScale ?? STYLE_SCALE_LIMITS.max, STYLE_SCALE_LIMITS.max);
+  const fitsMemory = (size: number) => size <= maxSize && peak(size) <= available;
+  const halo = haloFor(allLayers);
+  const costOf = (c: Size, tile: number | undefined) => {
+    if (tile === undefined) return c.width * c.height;
+    const crop = cropSize(tile, halo, c.width, c.height);
+    return 1.5 * tileCount(c.width, c.height, crop, halo) * crop.cropWidth * crop.cropHeight;
   };
-  const scales: ScaleCheck[] = input.sizes.map((size) => {
+  const scales: ScalePlan[] = input.sizes.map((size, k) => {
     const c = fitLongEdge(contentSize, size);
     const small = tooSmall(contentSize, size, allLayers);
     if (small) {
       const need = smallestSize(small.need);
       // A panorama of 1000:1 would need a size no memory holds: then the shape is the problem.
-      const fix =
-        peak(need) <= available
-          ? `use a size of at least ${need} (--size ${need})`
-          : `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits in memory: crop it`;
+      const fix = fitsMemory(need)
+        ? `use a size of at least ${need} (--size ${need})`
+        : `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits${input.limits ? "" : " in memory"}: crop it`;
       throw tooSmallError("the content image", small.got, allLayers, fix);
     }
     styleSizes.forEach((s, i) => {
-      const edge = Math.max(1, Math.round(size * input.styleScale));
-      const st = tooSmall(s, edge, o.styleLayers);
+      const st = input.stylesAsGiven
+        ? tooSmall(s, Math.max(s.width, s.height), o.styleLayers)
+        : tooSmall(s, Math.max(1, Math.round(size * input.styleScale)), o.styleLayers);
       if (st) {
         const what = input.styles.length > 1 ? `style image ${i + 1}` : "the style image";
         const scale = Math.ceil((100 * st.need) / size) / 100;
         const need = smallestSize(size);
+        // Only advice that can be followed: a style scale and a size within the limits and the memory.
+        const fixes = [
+          ...(scale <= maxStyleScale
+            ? [`use a style scale of at least ${scale} (--style-scale ${scale})`]
+            : []),
+          ...(fitsMemory(need) ? [`a size of at least ${need} (--size ${need})`] : []),
+        ];
+        const fix =
+          fixes.length > 0
+            ? fixes.join(" or ")
+            : `its shape (${s.width}x${s.height}) is too narrow for a size that fits: crop it`;
         throw tooSmallError(
           what,
           st.got,
           o.styleLayers,
-          `use a style scale of at least ${scale} (--style-scale ${scale}) or a size of at least ${need} (--size ${need})`,
+          fixes.length === 1 ? fix.replace(/^a size/, "use a size") : fix,
         );
       }
     });
     const { tile } = layout(size);
-    if (tile !== undefined && (input.regions ?? 0) > 0) {
-      throw new UsageError(
-        `styles by region (--mask) do not run tiled yet, and a ${c.width}x${c.height} picture is larger than --tile: leave out --tile, or use a smaller --size`,
-      );
-    }
-    if (tile !== undefined && input.int8) {
-      throw new UsageError(
-        `int8 does not run tiled yet, and a ${c.width}x${c.height} picture ${input.tile === undefined ? "must be evaluated in tiles to fit in memory" : "is larger than --tile"}: ` +
-          "use --precision fp32 (tiling is then automatic), or a smaller --size",
-      );
-    }
     return {
       size,
       ...c,
       historySize: history(size),
       peakBytes: peak(size),
       ...(tile === undefined ? {} : { tile }),
+      phases: precisionPhases(precision, input.iterations?.[k] ?? 1),
+      cost: costOf(c, tile),
     };
   });
 
@@ -233,15 +294,14 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
         : `even the smallest picture does not fit: ${limit}`;
     // With a large --style-scale the style images' forward pass, not the picture, is what does not fit.
     const c = fitLongEdge(contentSize, largest.size);
-    const styleEdge = Math.max(1, Math.round(largest.size * input.styleScale));
     const styleDominates = styleSizes.some((st) => {
-      const f = fitLongEdge(st, styleEdge);
+      const f = styleAt(st, largest.size);
       return targetBytes(f.width, f.height, o.styleLayers) > objectiveBytes(c.width, c.height, allLayers);
     });
     const styleNote = styleDominates
       ? `; most of it is for the style images at ${input.styleScale} x the size (a smaller --style-scale needs less)`
       : "";
-    const precisionNote = input.int8
+    const precisionNote = int8
       ? "; int8 needs about twice float32's memory while it calibrates (--precision fp32 needs less)"
       : "";
     const tileNote =
@@ -260,28 +320,20 @@ export async function preflight(input: PreflightInput): Promise<{ scales: ScaleC
       { exitCode: 2 },
     );
   }
-  return { scales, available };
+  return { scales, available, precision };
 }
 
 /**
- * The smallest long edge at which an image keeps the deepest layer's minimum on
- * its short side, when `longEdge` is too small for that; undefined when it is large enough.
+ * The long edge at which an image is too small for the deepest layer, with the edge it needs;
+ * undefined when it is large enough.
  */
 function tooSmall(
   size: Size,
   longEdge: number,
   layers: readonly string[],
 ): { got: Size; need: number } | undefined {
-  if (layers.length === 0) return undefined;
-  const min = minimumSize(layers);
-  const shortSide = (edge: number) => {
-    const f = fitLongEdge(size, edge);
-    return Math.min(f.width, f.height);
-  };
-  if (shortSide(longEdge) >= min) return undefined;
-  let need = longEdge;
-  while (shortSide(need) < min) need++;
-  return { got: fitLongEdge(size, longEdge), need };
+  const need = neededEdge(size, layers);
+  return longEdge >= need ? undefined : { got: fitLongEdge(size, longEdge), need };
 }
 
 function tooSmallError(what: string, got: Size, layers: readonly string[], fix: string): UsageError {
