@@ -191,6 +191,7 @@ describe("stylegram serve", () => {
         assert.ok(seconds < 5, `serve took ${seconds.toFixed(1)} s to stop`);
         await withheld.closed;
         console.log(`serve stopped ${seconds.toFixed(2)} s after SIGTERM`);
+        assert.doesNotMatch(done.stderr, / error: /, "a stop is no error");
         assert.deepEqual(
           fs.readdirSync(tmp).filter((n) => n.startsWith("stylegram-serve-")),
           [],

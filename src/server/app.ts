@@ -16,7 +16,7 @@ import { type Job, JobQueue } from "./jobs.js";
 import { logLines } from "./log.js";
 import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
 import { registerRoutes } from "./routes.js";
-import { removeUploads, runJob } from "./run-job.js";
+import { removeUploads, runJob, WorkerPool } from "./run-job.js";
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./uploads.js";
 import { WEB_DIR } from "./web-dir.js";
 
@@ -91,6 +91,7 @@ function multipartProblem(e: FastifyError, uploads: UploadLimits): HttpError | u
         "POST /api/jobs takes multipart/form-data: a file field content, one or more file fields style, and an optional field options (JSON)",
       );
     case "FST_MP_PREMATURE_CLOSE":
+    case "ECONNRESET": // the client, or a server that is closing, ended the connection mid-upload
       return new HttpError(400, "the upload was cut off before it ended: send it again");
     case "FST_PROTO_VIOLATION":
       return new HttpError(400, "a field name is not allowed: the fields are content, style and options");
@@ -143,18 +144,20 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     jobsPerClient: options.jobsPerClient ?? DEFAULT_ADMISSION.jobsPerClient,
     rate: options.rateLimit ?? DEFAULT_ADMISSION.rate,
   });
+  const pool = new WorkerPool(options.weights);
   const queue = new JobQueue({
     concurrency,
     maxWaiting: options.maxWaiting ?? 16,
     run: (job) =>
       runJob(job, {
-        weights: options.weights,
+        pool,
         threads,
         frameMs,
         logError: (e, j) => app.log.error({ err: e }, `job ${j.id} failed unexpectedly`),
         logFailure: (message, j) => app.log.warn(`job ${j.id} failed: ${message}`),
       }),
     discard: removeUploads,
+    kill: (job) => pool.kill(job),
   });
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
@@ -251,6 +254,7 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     clearInterval(sweeper);
     stopMarking();
     await queue.stop();
+    pool.close();
     removeDir();
     process.off("exit", removeDir);
   });

@@ -113,16 +113,16 @@ export class Job {
   onProgress(p: Progress): void {
     if (this.finished) return;
     this.iteration = p.iteration;
-    this.loss = p.total;
+    this.loss = p.loss;
     this.elapsed = p.seconds;
     this.etaAtProgress = p.etaSeconds;
     this.progressAt = performance.now();
-    this.losses.push([p.iteration, p.total]);
+    this.losses.push([p.iteration, p.loss]);
     this.emit({
       type: "progress",
       iteration: p.iteration,
       iterations: p.iterations,
-      loss: p.total,
+      loss: p.loss,
       elapsed: p.seconds,
       eta: this.eta,
       preview: this.previewUrl(),
@@ -190,6 +190,8 @@ export interface QueueOptions {
   run: (job: Job) => Promise<void>;
   /** Called for a job cancelled before it ran (a run cleans up after itself). */
   discard?: (job: Job) => void;
+  /** Ends a running job's work at once, for a stop that cannot wait for its next step. */
+  kill?: (job: Job) => void;
 }
 
 /**
@@ -263,12 +265,14 @@ export class JobQueue {
   }
 
   /**
-   * Cancels everything and waits (at most `ms`) for the runs to stop: for a
-   * shutdown. Resolves whether they all did.
+   * Cancels everything, ends the running work at once (kill), and waits (at
+   * most `ms`) for the runs to settle: for a shutdown, which keeps nothing.
+   * Resolves whether they all did.
    */
   async stop(ms = 10_000): Promise<boolean> {
     this.stopped = true;
     for (const job of [...this.waiting, ...this.running]) this.cancel(job);
+    for (const job of this.running) this.options.kill?.(job);
     let timer: NodeJS.Timeout | undefined;
     const settled = await Promise.race([
       Promise.allSettled([...this.runs]).then(() => true),

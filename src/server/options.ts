@@ -1,9 +1,8 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { flagFor } from "../cli/command-line.js";
 import { DEFAULTS } from "../defaults.js";
 import { DEVICE_REQUESTS } from "../runtime/device.js";
-import { COLORS, PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
+import { COLORS, PRECISIONS, STYLE_SCALE_LIMITS, STYLIZE_DEFAULTS } from "../stylize/options.js";
 import { closest, describeValue } from "../validate.js";
 import { HttpError } from "./http-error.js";
 
@@ -37,7 +36,12 @@ export const JOB_OPTIONS = Type.Partial(
       { default: STYLIZE_DEFAULTS.iterations },
     ),
     scales: Type.Array(Type.Integer({ minimum: 1, maximum: 4096 }), { maxItems: 8 }),
-    styleScale: Type.Number({ exclusiveMinimum: 0, maximum: 8, default: STYLIZE_DEFAULTS.styleScale }),
+    // The library's lower bound; a lower top than its own, since style images of 8x a 4096 size are enough work.
+    styleScale: Type.Number({
+      minimum: STYLE_SCALE_LIMITS.min,
+      maximum: 8,
+      default: STYLIZE_DEFAULTS.styleScale,
+    }),
     init: literals(["content", "noise", "style"] as const, { default: STYLIZE_DEFAULTS.init }),
     seed: Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 31 - 1, default: STYLIZE_DEFAULTS.seed }),
     optimizer: literals(["lbfgs", "adam"] as const, { default: STYLIZE_DEFAULTS.optimizer }),
@@ -139,19 +143,4 @@ export function parseJobOptions(text: string | undefined): JobOptions {
     throw new HttpError(400, `options.${field} must be ${must(schema)}, got ${describeValue(got)}`, field);
   }
   return value as JobOptions;
-}
-
-/** Whether the API takes `value` (as the CLI would read it from text) for the option whose flag is `flag`. */
-export function apiAllows(flag: string, value: string): boolean {
-  const key = Object.keys(JOB_OPTIONS.properties).find((k) => flagFor(k) === flag);
-  if (key === undefined) return true;
-  const n = Number(value);
-  return check.Check({ [key]: Number.isFinite(n) ? n : value });
-}
-
-/** An option's most, from the schema, for words such as "at most 4096". */
-export function apiMaximum(flag: string): number | undefined {
-  const key = Object.keys(JOB_OPTIONS.properties).find((k) => flagFor(k) === flag);
-  const schema = key === undefined ? undefined : (JOB_OPTIONS.properties as Record<string, TSchema>)[key];
-  return schema?.maximum as number | undefined;
 }

@@ -8,7 +8,6 @@ import { StylegramError } from "../errors.js";
 import type { VggWeights } from "../network/weights.js";
 import { checkStylize } from "../stylize/stylize.js";
 import type { Admission } from "./admission.js";
-import { withinApiLimits } from "./advice.js";
 import type { EventStreams } from "./events.js";
 import { clientKey } from "./hosts.js";
 import { HttpError } from "./http-error.js";
@@ -162,7 +161,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         } catch (e) {
           if (e instanceof StylegramError) {
             // The library names the files by the server's paths; the user knows them by their names.
-            const message = withinApiLimits(withUploadNames(e.message, [upload.content, ...upload.styles]));
+            const message = withUploadNames(e.message, [upload.content, ...upload.styles]);
             throw new HttpError(400, message, fieldOf(message));
           }
           throw e;

@@ -62,6 +62,7 @@ export interface JobJson {
   losses: [number, number][];
   preview: string | null;
   eta: number | null;
+  stage: string | null;
   content: string;
   styles: string[];
   command: string;
