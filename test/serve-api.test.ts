@@ -19,7 +19,7 @@ import type { VggWeights } from "../src/network/weights.js";
 import { buildServer, type ServerOptions, type StylegramServer } from "../src/server/app.js";
 import { JOB_OPTIONS } from "../src/server/options.js";
 import { OWNER_FILE } from "../src/server/private-dir.js";
-import { bombPng, type JobJson, jobDirs, jobForm, tinyImages, waitForJob } from "./support/serve.js";
+import { bombPng, drained, type JobJson, jobDirs, jobForm, tinyImages, waitForJob } from "./support/serve.js";
 import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -503,7 +503,7 @@ describe("stylegram serve's API", shared, () => {
     for (const id of [b, c]) await s.app.inject({ method: "DELETE", url: `/api/jobs/${id}` });
     assert.equal((await waitForJob(s, b as string)).state, "cancelled");
     assert.equal((await waitForJob(s, c as string)).state, "cancelled");
-    assert.deepEqual(s.queue.counts, { waiting: 0, running: 0 });
+    assert.deepEqual(await drained(s), { waiting: 0, running: 0 });
   });
 
   test("a full line gets 429 with Retry-After; one client cannot fill it: places per client, only jobs taken count against its rate, IPv6 by /64", async () => {

@@ -18,7 +18,7 @@ import sharp from "sharp";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import { buildServer, type StylegramServer } from "../src/server/app.js";
 import { launchChromium, needsChromium } from "./support/browser.js";
-import type { JobJson } from "./support/serve.js";
+import { drained, type JobJson } from "./support/serve.js";
 import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const ready = { ...needsShared(), ...needsChromium() };
@@ -210,7 +210,7 @@ describe("the web app in chromium", ready, () => {
     await download.saveAs(file);
     const meta = await sharp(file).metadata();
     assert.deepEqual([meta.format, meta.width, meta.height], ["png", 128, 96]);
-    assert.deepEqual(server.queue.counts, { waiting: 0, running: 0 }, "the slot is free");
+    assert.deepEqual(await drained(server), { waiting: 0, running: 0 }, "the slot is free");
   });
 
   test("on a phone (390x844), Start brings the job's card into view, and Copy stays in its box", async () => {

@@ -137,3 +137,10 @@ export function rawPost(
   socket.write(Buffer.concat([Buffer.from(head, "latin1"), first]));
   return { socket, answer: () => answer, closed };
 }
+
+/** Waits (at most 5 s) until no job waits or runs: a slot is free once its worker says the work has stopped, just after the job's ending. */
+export async function drained(server: StylegramServer): Promise<{ waiting: number; running: number }> {
+  for (let i = 0; i < 250 && (server.queue.counts.running > 0 || server.queue.counts.waiting > 0); i++)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  return server.queue.counts;
+}
