@@ -185,8 +185,13 @@ describe("the web app in chromium", ready, () => {
       (job) => (document.querySelector("#job-view") as HTMLElement).dataset.job === job,
       id,
     );
+    // The loss so far is drawn at once (in the next frame), not point by point as it comes.
+    await page.waitForFunction(
+      () => Number((document.querySelector("#plot") as HTMLElement).dataset.points) >= 3,
+      null,
+      { timeout: 2000 },
+    );
     const before = await points();
-    assert.ok(before >= 3, "the reloaded page draws the loss so far at once");
     await page.waitForFunction(
       (n) => Number((document.querySelector("#plot") as HTMLElement).dataset.points) > n,
       before,
@@ -203,6 +208,12 @@ describe("the web app in chromium", ready, () => {
       new RegExp(`^Cancelled at iteration ${job.iteration} of 1000; the best picture so far is kept\\.$`),
     );
     assert.equal(await page.textContent("#stat-eta"), "–");
+    // What the page shows agrees with the job: the last step before the stop is counted and drawn.
+    assert.equal(await page.textContent("#stat-iteration"), `${job.iteration} / 1000`);
+    await page.waitForFunction(
+      (n) => Number((document.querySelector("#plot") as HTMLElement).dataset.points) === n,
+      job.losses.length,
+    );
     await shoot(page, "desktop-cancelled", true);
     // As the CLI's Ctrl-C keeps it, the best picture so far is offered for download.
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download-png")]);

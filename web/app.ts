@@ -426,6 +426,8 @@ function drawSoon(): void {
     plot ??= makePlot();
     plot.setData(points);
     $("plot").dataset.points = String(points[0].length);
+    // Until a job's first point, uPlot would keep the last job's axes: the space stays, empty.
+    $("plot").classList.toggle("empty", points[0].length === 0);
   });
 }
 
@@ -575,11 +577,12 @@ function attach(id: string): void {
     preview: string | null;
   }>("progress", (d) => {
     const state = $("job-view").dataset.state;
-    if (state === "cancelling") return; // the last steps of a stopping run: the picture kept is the best one
-    if (d.iteration === 1 || state !== "running") status("running", "");
+    // A stopping run's last step is counted, but it is not painting on.
+    const stopping = state === "cancelling";
+    if (!stopping && (d.iteration === 1 || state !== "running")) status("running", "");
     progress(d.iteration, d.iterations);
     $("stat-elapsed").textContent = clock(d.elapsed);
-    $("stat-eta").textContent = clock(d.eta);
+    $("stat-eta").textContent = stopping ? "–" : clock(d.eta);
     $("stat-loss").textContent = lossText(d.loss);
     points[0].push(d.iteration);
     points[1].push(d.loss);
@@ -619,6 +622,7 @@ function attach(id: string): void {
     "cancelled",
     (d) => {
       es.close();
+      progress(d.iterations, total);
       $("stat-eta").textContent = "–";
       status("cancelled", cancelledText(d.iterations, total, d.result));
       const base = `/api/jobs/${encodeURIComponent(id)}/result?format=`;
