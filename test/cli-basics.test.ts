@@ -53,7 +53,7 @@ describe("the CLI's first contact", () => {
       assert.ok(looksLikeCleanError(r), r.stderr);
       assert.match(
         r.stderr,
-        new RegExp(`no command "${typed}" and no file of that name: did you mean 'stylegram ${meant}'\\?`),
+        new RegExp(`no command "${typed}" and no file of that name. Did you mean 'stylegram ${meant}'\\?`),
       );
     }
   });

@@ -152,17 +152,17 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
       [
         "bad iterations",
         () => [content, style, "-o", path.join(tmp, "x.png"), "--iterations", "many", ...fast()],
-        /--iterations expects a number/,
+        /--iterations must be a whole number >= 1, got/,
       ],
       [
         "bad optimizer",
         () => [content, style, "-o", path.join(tmp, "x.png"), "--optimizer", "sgd", ...fast()],
-        /--optimizer must be one of lbfgs, adam/,
+        /--optimizer must be one of "lbfgs", "adam", got/,
       ],
       [
         "zero size",
         () => [content, style, "-o", path.join(tmp, "x.png"), "--size", "0", "--weights", WEIGHTS_DIR],
-        /--size expects a whole number >= 1/,
+        /--size must be a whole number from 1 to 100000, got/,
       ],
       [
         "diverging weights",

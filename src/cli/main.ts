@@ -6,6 +6,7 @@ import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
 import { MODELS_FLAG_NAMES, MODELS_HELP, modelsCommand } from "./commands/models.js";
 import { SERVE_FLAG_NAMES, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
+import { cliMessage, FlagError } from "./options.js";
 
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 
@@ -75,7 +76,7 @@ function assertNotACommandTypo(first: string): void {
   const meant = closest(first, COMMANDS);
   if (meant === undefined) return;
   throw new UsageError(
-    `no command "${first}" and no file of that name: did you mean 'stylegram ${meant}'? ('stylegram help' lists the commands)`,
+    `no command "${first}" and no file of that name. Did you mean 'stylegram ${meant}'? ('stylegram help' lists the commands)`,
   );
 }
 
@@ -105,7 +106,8 @@ function parseProblem(e: Error, argv: readonly string[]): string {
 
 function reportError(e: unknown, argv: readonly string[]): number {
   if (e instanceof StylegramError) {
-    process.stderr.write(`stylegram: ${e.message}\n`);
+    // The library names options; the CLI says them as its flags.
+    process.stderr.write(`stylegram: ${e instanceof FlagError ? e.message : cliMessage(e)}\n`);
     return e.exitCode;
   }
   // parseArgs throws TypeErrors with a code for unknown or malformed flags.
