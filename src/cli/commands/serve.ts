@@ -29,7 +29,7 @@ Examples:
   stylegram serve
   stylegram serve --port 3000 --concurrency 2`;
 
-const SERVE_FLAGS = {
+export const SERVE_FLAGS = {
   port: { type: "string" },
   host: { type: "string" },
   concurrency: { type: "string" },
