@@ -1,5 +1,4 @@
 export { computeLoss, type LossRequest } from "./api/loss.js";
-export { DEFAULTS } from "./defaults.js";
 export {
   DivergedError,
   OutOfMemoryError,
@@ -41,6 +40,7 @@ export type { ObjectiveOptions } from "./objective/options.js";
 export { adam } from "./optim/adam.js";
 export { lbfgs } from "./optim/lbfgs.js";
 export type { Differentiable, MinimizeResult } from "./optim/types.js";
+export { DEFAULTS } from "./options/defaults.js";
 export {
   COLORS,
   type Colors,

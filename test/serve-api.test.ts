@@ -11,7 +11,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { commandArguments, equivalentCommand, flagFor, shellWord } from "../src/cli/command-line.js";
+import { commandArguments, equivalentCommand, flagFor, shellWord } from "../src/options/command-line.js";
 import { STYLIZE_FLAG_NAMES } from "../src/cli/commands/stylize.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";

@@ -1,8 +1,8 @@
-import { DEFAULTS } from "../defaults.js";
 import { message, opt, UsageError } from "../errors.js";
 import { parseLayer } from "../network/layers.js";
 import type { Pooling } from "../network/vgg19.js";
 import { checkPresent, namesIn } from "../options/check.js";
+import { DEFAULTS } from "../options/defaults.js";
 
 /** What the objective is made of; every field is optional and falls back to DEFAULTS. */
 export interface ObjectiveOptions {

@@ -1,6 +1,6 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { DEFAULTS } from "../defaults.js";
+import { DEFAULTS } from "../options/defaults.js";
 import { DEVICE_REQUESTS } from "../runtime/device.js";
 import { COLORS, PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
 import { closest, describeValue } from "../validate.js";

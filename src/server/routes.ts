@@ -3,7 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import sharp from "sharp";
-import { equivalentCommand, flagFor } from "../cli/command-line.js";
+import { equivalentCommand, flagFor } from "../options/command-line.js";
 import { StylegramError } from "../errors.js";
 import type { VggWeights } from "../network/weights.js";
 import { checkStylize } from "../stylize/stylize.js";

@@ -1,10 +1,10 @@
-import { DEFAULTS } from "../defaults.js";
 import { message, opt, UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
 import type { ImageSource } from "../image/source.js";
 import type { VggWeights } from "../network/weights.js";
 import type { ObjectiveOptions } from "../objective/options.js";
 import { checkPresent, knownKeys, namesIn } from "../options/check.js";
+import { DEFAULTS } from "../options/defaults.js";
 import { COLORS, PRECISIONS } from "../options/registry.js";
 import type { Device, DeviceRequest } from "../runtime/device.js";
 import { finiteNumber, wholeNumber } from "../validate.js";

@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { DEFAULTS } from "../../defaults.js";
 import { message, opt, StoppedBeforeStartError, UsageError } from "../../errors.js";
 import {
   assertNotAnInput,
@@ -14,6 +13,7 @@ import { reserveOutput, saveResult } from "../../fsutil/results.js";
 import { assertImageFile, encodeImage, formatForPath } from "../../image/io.js";
 import { formatBytes } from "../../objective/memory.js";
 import { checkOption } from "../../options/check.js";
+import { DEFAULTS } from "../../options/defaults.js";
 import { defaultThreads } from "../../runtime/session.js";
 import { type Stage, type StylizeOptions, validateStylizeOptions } from "../../stylize/options.js";
 import { MIXED_FP32_SHARE, planScales, stylize } from "../../stylize/stylize.js";

@@ -7,7 +7,7 @@ import {
   type OPTIMIZERS,
   type POOLINGS,
   type PRECISIONS,
-} from "./options/registry.js";
+} from "./registry.js";
 
 type Of<T extends readonly string[]> = T[number];
 
