@@ -307,7 +307,7 @@ describe("stylegram serve's API", shared, () => {
         jobForm({ ...good, options: { size: 8 } }),
         400,
         "size",
-        /too small for layer relu5_1.*--size \d+/,
+        /too small for layer relu5_1.*"size": \d+/,
       ],
       [
         "an unknown layer",
