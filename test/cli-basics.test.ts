@@ -157,3 +157,9 @@ describe("shell completion, from the option registry", () => {
     assert.match(r.stderr, /completion needs a shell: bash, zsh or fish \(got "tcsh"\)/);
   });
 });
+
+test("docs/options.md is the registry's current table (npm run docs:options writes it)", async () => {
+  const { optionsMarkdown } = await import("../src/options/markdown.js");
+  const file = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "docs", "options.md");
+  assert.equal(fs.readFileSync(file, "utf8"), optionsMarkdown(), "run npm run docs:options");
+});
