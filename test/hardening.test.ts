@@ -15,7 +15,7 @@ import sharp from "sharp";
 import { startCli } from "./support/child.js";
 import { looksLikeCleanError, runCli } from "./support/cli.js";
 import { bombPng } from "./support/png.js";
-import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
+import { IMAGES_DIR, needsShared, skipUnlessCi, WEIGHTS_DIR } from "./support/shared.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shared = needsShared();
@@ -126,13 +126,13 @@ describe("hardening: the CLI under bad input", shared, () => {
 
   describe("finished work survives", () => {
     test("a full disk at the final save keeps the picture in a recovery file; failed snapshots only warn", async (t) => {
-      if (!isRoot) return t.skip("needs root to mount a small tmpfs");
+      if (!isRoot) return skipUnlessCi(t, "it needs root to mount a small tmpfs");
       const disk = file("full");
       fs.mkdirSync(disk);
       const mount = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk], {
         encoding: "utf8",
       });
-      if (mount.status !== 0) return t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+      if (mount.status !== 0) return skipUnlessCi(t, `cannot mount a tmpfs here: ${mount.stderr.trim()}`);
       try {
         // Two pages left: enough for the lock file, not for the picture.
         fs.writeFileSync(path.join(disk, "filler"), Buffer.alloc(248 * 1024));
