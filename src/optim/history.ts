@@ -35,4 +35,4 @@ export const MIN_CURVATURE = 1e-10;
  * two-loop recursion in plain JavaScript (portable, float64 sums); a function makes a history of
  * its own for `historySize` pairs of `n` numbers (the browser's onnxruntime-web, for instance).
  */
-export type HistoryKind = "js" | ((historySize: number, n: number) => LbfgsHistory);
+export type HistoryKind = "onnxruntime" | "js" | ((historySize: number, n: number) => LbfgsHistory);

@@ -1,6 +1,8 @@
 import { UsageError } from "../errors.js";
+import { CompactHistory } from "./compact.js";
 import type { HistoryKind, LbfgsHistory } from "./history.js";
 import { type LineSearchPoint, strongWolfe } from "./line-search.js";
+import { OnnxProducts } from "./onnx-products.js";
 import { TwoLoopHistory } from "./two-loop.js";
 import {
   type Differentiable,
@@ -33,9 +35,10 @@ export interface LbfgsOptions extends MinimizeOptions {
 }
 
 /** The history `kind` names, for `m` pairs of `n` numbers. */
-export function createHistory(kind: HistoryKind, m: number, n: number, _threads?: number): LbfgsHistory {
+export function createHistory(kind: HistoryKind, m: number, n: number, threads?: number): LbfgsHistory {
   if (typeof kind === "function") return kind(m, n);
   if (kind === "js") return new TwoLoopHistory(m, n);
+  if (kind === "onnxruntime") return new CompactHistory(m, n, new OnnxProducts(n, threads));
   throw new UsageError(`L-BFGS history must be "onnxruntime" or "js", got ${String(kind)}`);
 }
 
@@ -71,7 +74,7 @@ export async function lbfgs(
   if (!(Number.isInteger(m) && m >= 1))
     throw new UsageError(`L-BFGS historySize must be a whole number >= 1, got ${m}`);
   if (!(maxStep > 0)) throw new UsageError(`L-BFGS maxStep must be > 0, got ${maxStep}`);
-  const history = createHistory(options.history ?? "js", m, x0.length, options.threads);
+  const history = createHistory(options.history ?? "onnxruntime", m, x0.length, options.threads);
   try {
     return await iterate(f, x0, options, history, lr, maxStep);
   } finally {
