@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { before, describe, test } from "node:test";
+import { UsageError } from "../src/errors.js";
 import { toNetworkInput } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import { Objective } from "../src/objective/objective.js";
 import { CompactHistory, JsProducts } from "../src/optim/compact.js";
 import type { HistoryKind, LbfgsHistory } from "../src/optim/history.js";
-import { type LbfgsOptions, lbfgs } from "../src/optim/lbfgs.js";
+import { createHistory, type LbfgsOptions, lbfgs } from "../src/optim/lbfgs.js";
 import { OnnxProducts } from "../src/optim/onnx-products.js";
 import { TwoLoopHistory } from "../src/optim/two-loop.js";
 import type { Differentiable } from "../src/optim/types.js";
@@ -314,11 +315,24 @@ describe("L-BFGS runs: the fast history gives today's iterates", () => {
     assert.ok((values.at(-1) as number) < 0, `losses ${values}`);
   });
 
-  test("an unknown history is refused with the choices named", async () => {
+  test("an unknown history or a bad thread count is refused, naming what is accepted", async () => {
     await assert.rejects(
       lbfgs(rosenbrock, new Float32Array(2), { maxEvaluations: 3, history: "wasm" as HistoryKind }),
-      /L-BFGS history must be "onnxruntime" or "js", got wasm/,
+      (e: unknown) =>
+        e instanceof UsageError && /history must be "onnxruntime" or "js", got wasm/.test(e.message),
     );
+    for (const threads of [0, 1.5]) {
+      await assert.rejects(
+        lbfgs(rosenbrock, new Float32Array(2), { maxEvaluations: 3, threads }),
+        (e: unknown) => e instanceof UsageError && /threads must be a whole number >= 1/.test(e.message),
+      );
+    }
+  });
+
+  test("pairs past the longest Float32Array stay in the two-loop's separate arrays", () => {
+    assert.ok(createHistory("onnxruntime", 100, 1000) instanceof CompactHistory);
+    // 2 x 100 x 2^25 floats: more than one array holds; nothing is allocated before a pair comes.
+    assert.ok(createHistory("onnxruntime", 100, 2 ** 25) instanceof TwoLoopHistory);
   });
 });
 
@@ -342,7 +356,7 @@ describe("L-BFGS on a real objective: the fast history against the two-loop", ne
   });
 
   test("on today's iterates, 50 iterations: every direction within 1e-5 of the two-loop's", async () => {
-    // Default threads, as a run has them.
+    // All cores, as a caller may ask (the default is one).
     const run = lockstep(0, defaultThreads());
     const values = await losses(f, x0, { maxEvaluations: 51, history: run.kind });
     const { diffs } = run.made();

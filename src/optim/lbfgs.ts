@@ -30,15 +30,23 @@ export interface LbfgsOptions extends MinimizeOptions {
   maxStep?: number;
   /** Where the history lives and how it is multiplied; default "onnxruntime" (see HistoryKind). */
   history?: HistoryKind;
-  /** Threads for the "onnxruntime" history's products; default all cores. */
+  /**
+   * Threads for the "onnxruntime" history's products; default 1: they are bound by memory bandwidth,
+   * and a second thread measured slower on a busy 2-core machine (docs/lbfgs.md).
+   */
   threads?: number;
 }
+
+/** The longest Float32Array V8 makes: the compact form keeps its pairs in one. */
+const MAX_FLOAT32_ARRAY = 2 ** 32;
 
 /** The history `kind` names, for `m` pairs of `n` numbers. */
 export function createHistory(kind: HistoryKind, m: number, n: number, threads?: number): LbfgsHistory {
   if (typeof kind === "function") return kind(m, n);
-  if (kind === "js") return new TwoLoopHistory(m, n);
-  if (kind === "onnxruntime") return new CompactHistory(m, n, new OnnxProducts(n, threads));
+  // Past 16 GiB of pairs, the two-loop's one array per vector still allocates as it goes, as it always did.
+  if (kind === "js" || (kind === "onnxruntime" && 2 * m * n > MAX_FLOAT32_ARRAY))
+    return new TwoLoopHistory(m, n);
+  if (kind === "onnxruntime") return new CompactHistory(m, n, new OnnxProducts(n, threads ?? 1));
   throw new UsageError(`L-BFGS history must be "onnxruntime" or "js", got ${String(kind)}`);
 }
 
@@ -74,7 +82,12 @@ export async function lbfgs(
   if (!(Number.isInteger(m) && m >= 1))
     throw new UsageError(`L-BFGS historySize must be a whole number >= 1, got ${m}`);
   if (!(maxStep > 0)) throw new UsageError(`L-BFGS maxStep must be > 0, got ${maxStep}`);
-  const history = createHistory(options.history ?? "onnxruntime", m, x0.length, options.threads);
+  const threads = options.threads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
+    throw new UsageError(`L-BFGS threads must be a whole number >= 1, got ${threads}`);
+  // A run cannot make more pairs than it has evaluations: the compact form reserves no more slots.
+  const slots = Math.min(m, Math.max(1, options.maxEvaluations));
+  const history = createHistory(options.history ?? "onnxruntime", slots, x0.length, threads);
   try {
     return await iterate(f, x0, options, history, lr, maxStep);
   } finally {

@@ -14,7 +14,7 @@ export class OnnxProducts implements PairProducts {
 
   constructor(
     private readonly n: number,
-    /** onnxruntime's threads (default: all cores). */
+    /** onnxruntime's threads (CompiledGraph's default when undefined: all cores). */
     private readonly threads?: number,
   ) {}
 
