@@ -1,7 +1,7 @@
 /**
  * `npm run bench:lbfgs`: the time of one L-BFGS step (append the new pair, compute the direction
  * d = -H g) at full history, for today's two-loop recursion in JavaScript and the compact form with
- * its products in JavaScript and in onnxruntime (1 thread and all cores). The histories run
+ * its products in JavaScript and in onnxruntime (1 thread, the default, and all cores). The histories run
  * interleaved, step by step, so that load from elsewhere falls on all alike; medians of the repeats.
  *
  *   npm run bench:lbfgs [-- --sizes 256,512,1024 --history 100 --repeats 5]
@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     const candidates: [string, Walk, PairProducts | undefined][] = [
       ["two-loop, JavaScript (today)", walks.plain, undefined],
       ["compact, JavaScript", walks.compact, js],
-      ["compact, onnxruntime 1 thread", walks.compact, onnx1],
+      ["compact, onnxruntime 1 thread (default)", walks.compact, onnx1],
       [`compact, onnxruntime ${cores} threads`, walks.compact, onnxAll],
     ];
     const times = new Map<string, number[]>();
