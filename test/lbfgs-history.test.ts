@@ -329,10 +329,10 @@ describe("L-BFGS runs: the fast history gives today's iterates", () => {
     }
   });
 
-  test("pairs past the longest Float32Array stay in the two-loop's separate arrays", () => {
-    assert.ok(createHistory("onnxruntime", 100, 1000) instanceof CompactHistory);
+  test("pairs past the longest Float32Array stay in the two-loop's separate arrays", async () => {
+    assert.ok((await createHistory("onnxruntime", 100, 1000)) instanceof CompactHistory);
     // 2 x 100 x 2^25 floats: more than one array holds; nothing is allocated before a pair comes.
-    assert.ok(createHistory("onnxruntime", 100, 2 ** 25) instanceof TwoLoopHistory);
+    assert.ok((await createHistory("onnxruntime", 100, 2 ** 25)) instanceof TwoLoopHistory);
   });
 });
 

@@ -2,7 +2,6 @@ import { UsageError } from "../errors.js";
 import { CompactHistory } from "./compact.js";
 import type { HistoryKind, LbfgsHistory } from "./history.js";
 import { type LineSearchPoint, strongWolfe } from "./line-search.js";
-import { OnnxProducts } from "./onnx-products.js";
 import { TwoLoopHistory } from "./two-loop.js";
 import {
   type Differentiable,
@@ -40,13 +39,24 @@ export interface LbfgsOptions extends MinimizeOptions {
 /** The longest Float32Array V8 makes: the compact form keeps its pairs in one. */
 const MAX_FLOAT32_ARRAY = 2 ** 32;
 
-/** The history `kind` names, for `m` pairs of `n` numbers. */
-export function createHistory(kind: HistoryKind, m: number, n: number, threads?: number): LbfgsHistory {
+/**
+ * The history `kind` names, for `m` pairs of `n` numbers. onnxruntime-node is loaded only here, so
+ * that the optimiser itself imports nothing a browser lacks.
+ */
+export async function createHistory(
+  kind: HistoryKind,
+  m: number,
+  n: number,
+  threads?: number,
+): Promise<LbfgsHistory> {
   if (typeof kind === "function") return kind(m, n);
   // Past 16 GiB of pairs, the two-loop's one array per vector still allocates as it goes, as it always did.
   if (kind === "js" || (kind === "onnxruntime" && 2 * m * n > MAX_FLOAT32_ARRAY))
     return new TwoLoopHistory(m, n);
-  if (kind === "onnxruntime") return new CompactHistory(m, n, new OnnxProducts(n, threads ?? 1));
+  if (kind === "onnxruntime") {
+    const { OnnxProducts } = await import("./onnx-products.js");
+    return new CompactHistory(m, n, new OnnxProducts(n, threads ?? 1));
+  }
   throw new UsageError(`L-BFGS history must be "onnxruntime" or "js", got ${String(kind)}`);
 }
 
@@ -87,7 +97,7 @@ export async function lbfgs(
     throw new UsageError(`L-BFGS threads must be a whole number >= 1, got ${threads}`);
   // A run cannot make more pairs than it has evaluations: the compact form reserves no more slots.
   const slots = Math.min(m, Math.max(1, options.maxEvaluations));
-  const history = createHistory(options.history ?? "onnxruntime", slots, x0.length, threads);
+  const history = await createHistory(options.history ?? "onnxruntime", slots, x0.length, threads);
   try {
     return await iterate(f, x0, options, history, lr, maxStep);
   } finally {

@@ -1,12 +1,12 @@
-import { Graph } from "../graph/graph.js";
+import type { Graph } from "../graph/graph.js";
 import { CompiledGraph } from "../runtime/session.js";
 import type { PairProducts } from "./compact.js";
+import { pairCombineGraph, pairDotsGraph } from "./pair-graphs.js";
 
 /**
- * The compact form's products as onnxruntime MatMuls over the pairs in place (the Float32Array is
- * handed over without a copy). Both have one row on the left, so MLAS runs its threaded,
- * vectorised matrix-vector kernels: h g as MatMul(g, h') (the transpose is fused, not copied), and
- * c' h. They sum in float32 (docs/lbfgs.md measures what that changes).
+ * The compact form's products run by onnxruntime-node on the pairs in place (the Float32Array is
+ * handed over without a copy): vectorised MLAS kernels, summing in float32 (docs/lbfgs.md measures
+ * what that changes).
  */
 export class OnnxProducts implements PairProducts {
   private dotsGraph: Promise<CompiledGraph> | undefined;
@@ -20,11 +20,7 @@ export class OnnxProducts implements PairProducts {
 
   async dots(h: Float32Array, rows: number, g: Float32Array): Promise<Float32Array> {
     const { n } = this;
-    this.dotsGraph ??= compile((gr) => {
-      const pairs = gr.input("h", ["rows", n]);
-      const x = gr.input("g", [1, n]);
-      gr.output(gr.op1("MatMul", [x, gr.op1("Transpose", [pairs], { perm: [1, 0] })]), "dots");
-    }, this.threads);
+    this.dotsGraph ??= this.compile(pairDotsGraph(n));
     const out = await (await this.dotsGraph).run({
       h: { data: h.subarray(0, rows * n), dims: [rows, n] },
       g: { data: g, dims: [1, n] },
@@ -39,16 +35,9 @@ export class OnnxProducts implements PairProducts {
     gamma: number,
     g: Float32Array,
     d: Float32Array,
-  ) {
+  ): Promise<void> {
     const { n } = this;
-    this.combineGraph ??= compile((gr) => {
-      const pairs = gr.input("h", ["rows", n]);
-      const coefficients = gr.input("c", [1, "rows"]);
-      const x = gr.input("g", [1, n]);
-      const scale = gr.input("gamma", [1]);
-      const sum = gr.op1("MatMul", [coefficients, pairs]);
-      gr.output(gr.op1("Sub", [sum, gr.op1("Mul", [scale, x])]), "d");
-    }, this.threads);
+    this.combineGraph ??= this.compile(pairCombineGraph(n));
     const out = await (await this.combineGraph).run({
       h: { data: h.subarray(0, rows * n), dims: [rows, n] },
       c: { data: c, dims: [1, rows] },
@@ -64,10 +53,8 @@ export class OnnxProducts implements PairProducts {
     this.combineGraph = undefined;
     for (const p of graphs) if (p) await (await p).release();
   }
-}
 
-function compile(build: (g: Graph) => void, threads: number | undefined): Promise<CompiledGraph> {
-  const g = new Graph();
-  build(g);
-  return CompiledGraph.compile(g, threads === undefined ? {} : { threads });
+  private compile(g: Graph): Promise<CompiledGraph> {
+    return CompiledGraph.compile(g, this.threads === undefined ? {} : { threads: this.threads });
+  }
 }
