@@ -74,11 +74,10 @@ const BLOW_UP = 4;
 const MAX_STEP = 64;
 
 /**
- * Limited-memory BFGS in the variant PyTorch's
- * torch.optim.LBFGS implements (first step scaled by 1/|g|_1, H0 = s.y / y.y,
- * pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's, except that no step
- * moves a coordinate by more than maxStep. The history's products run where `history` says
- * (by default onnxruntime's kernels on the compact form; the same iterates as the two-loop recursion).
+ * Limited-memory BFGS in the variant PyTorch's torch.optim.LBFGS implements (first step scaled by
+ * 1/|g|_1, H0 = s.y / y.y, pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's,
+ * except that no step moves a coordinate by more than maxStep. The history's work runs where `history`
+ * says: by default the compact form on onnxruntime, the two-loop recursion's H within float rounding.
  * Returns the best point evaluated.
  */
 export async function lbfgs(
