@@ -70,9 +70,10 @@ export function checkAgainst(option: string, label: string, schema: TSchema, val
     if (branches.some((b) => Value.Check(b, value))) return;
     const list = branches.find((b) => isKind(b, "Array"));
     const single = branches.filter((b) => !isKind(b, "Array"));
-    if (list && Array.isArray(value)) return checkAgainst(option, label, list, value);
-    if (single.length === 1 && list) return checkAgainst(option, label, single[0] as TSchema, value);
-    throw valueError(option, label, expectedOf(schema), value);
+    if (list && Array.isArray(value)) checkAgainst(option, label, list, value);
+    else if (single.length === 1 && list) checkAgainst(option, label, single[0] as TSchema, value);
+    else throw valueError(option, label, expectedOf(schema), value);
+    return;
   }
   if (isKind(schema, "Array")) {
     if (!Array.isArray(value)) throw valueError(option, label, expectedOf(schema), value);
