@@ -12,7 +12,7 @@ export {
   UsageError,
 } from "./errors.js";
 // Images in and out.
-export type { RgbImage } from "./image/image.js";
+export { fromNetworkInput, type RgbImage, toNetworkInput } from "./image/image.js";
 export { encodeImage, loadImage, resizeImage, saveImage } from "./image/io.js";
 export { loadMask, type Mask } from "./image/masks.js";
 export type { ImageSource } from "./image/source.js";
