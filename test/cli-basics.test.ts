@@ -35,6 +35,7 @@ function progress(iteration: number): Progress {
     style: {},
     tv: 0,
     seconds: iteration,
+    timing: { objective: 0.9, optimizer: 0.05, other: 0.05 },
     scale: 1,
     scales: 1,
     width: 64,

@@ -138,7 +138,7 @@ export const OPTIONS = [
   },
   {
     name: "log",
-    help: "one JSON line per iteration: {iteration, loss, content, style, tv, seconds, device, precision}",
+    help: "one JSON line per iteration: {iteration, loss, content, style, tv, seconds, timing: {objective, optimizer, other}, device, precision}",
     arg: "FILE",
     group: "output",
     scope: "cli",

@@ -36,6 +36,11 @@ export interface Progress {
   tv: number;
   /** Seconds since the optimisation started (building the objective of each scale included). */
   seconds: number;
+  /**
+   * Where this iteration's time went, in seconds: the objective's evaluation, the optimiser's step,
+   * and the rest (the callbacks of the iteration before: progress, snapshots).
+   */
+  timing: { objective: number; optimizer: number; other: number };
   /** 1-based index of the scale being optimised, of `scales` (1 of 1 without multi-scale). */
   scale: number;
   scales: number;

@@ -250,6 +250,7 @@ async function run(values: Values, positionals: string[]): Promise<number> {
               style: p.style,
               tv: p.tv,
               seconds: p.seconds,
+              timing: p.timing,
               device: p.device,
               precision: p.precision,
             });
