@@ -11,8 +11,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DEFAULTS } from "../src/defaults.js";
 import { objectiveBytes, tiledObjectiveBytes } from "../src/objective/memory.js";
+import { DEFAULTS } from "../src/options/defaults.js";
 import { arg, CHILDREN, fmt, prepareImages, printTable } from "./common.js";
 
 const sizes = arg("--sizes", "2048,4096,6144").split(",").map(Number);

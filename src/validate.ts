@@ -17,8 +17,15 @@ export function describeValue(v: unknown): string {
   return `an object`;
 }
 
+/** The option a label names: "styles[2]" and "init.image" are about styles and init. */
+const optionOf = (label: string) => label.split(/[[.]/)[0] as string;
+
 function fail(name: string, must: string, v: unknown): never {
-  throw new UsageError(`${name} must be ${must}, got ${describeValue(v)}`);
+  throw new UsageError(`${name} must be ${must}, got ${describeValue(v)}`, {
+    option: optionOf(name),
+    expected: must,
+    value: v,
+  });
 }
 
 export function wholeNumber(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -53,24 +60,6 @@ export function finiteNumber(
     fail(name, `a finite number${range}`, v);
   }
   return v as number;
-}
-
-/** A finite number from `min` to `max`, both included. */
-export function numberBetween(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max)
-    fail(name, `a number from ${min} to ${max}`, v);
-  return v as number;
-}
-
-export function oneOfValues<T extends string>(name: string, v: unknown, allowed: readonly T[]): T {
-  if (typeof v !== "string" || !allowed.includes(v as T))
-    fail(name, `one of ${allowed.map((a) => `"${a}"`).join(", ")}`, v);
-  return v as T;
-}
-
-export function booleanValue(name: string, v: unknown): boolean {
-  if (typeof v !== "boolean") fail(name, "true or false", v);
-  return v as boolean;
 }
 
 export function functionValue(name: string, v: unknown): void {
@@ -140,13 +129,4 @@ export function closest(word: string, candidates: readonly string[]): string | u
     }
   }
   return best;
-}
-
-/** Refuses keys an options object does not have: a misspelt option would otherwise be ignored silently. */
-export function knownKeys(what: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (known.includes(key)) continue;
-    const close = closest(key, known);
-    throw new UsageError(`${what} has no option "${key}"${close ? ` (did you mean "${close}"?)` : ""}`);
-  }
 }

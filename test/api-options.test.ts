@@ -63,12 +63,12 @@ describe("stylize() refuses bad options with the option's name", () => {
     [
       "styleWeight as a string",
       { styleWeight: "500" },
-      /style weight must be a finite number >= 0, got the string "500"/,
+      /styleWeight must be a finite number >= 0, got the string "500"/,
     ],
     [
       "contentLayers as a string",
       { contentLayers: "relu4_2" },
-      /content layers must be a list \(array\), got the string "relu4_2"/,
+      /contentLayers must be a list \(array\), got the string "relu4_2"/,
     ],
     ["an unknown layer", { styleLayers: ["relu9_9"] }, /unknown layer "relu9_9"/],
     ["pooling bogus", { pooling: "min" }, /pooling must be one of "max", "avg", got the string "min"/],

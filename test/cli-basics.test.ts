@@ -3,6 +3,10 @@
  * messages that follow it. None of these need the weights.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 import { ProgressReporter } from "../src/cli/progress.js";
 import type { Progress } from "../src/stylize/options.js";
@@ -31,6 +35,7 @@ function progress(iteration: number): Progress {
     style: {},
     tv: 0,
     seconds: iteration,
+    timing: { objective: 0.9, optimizer: 0.05, other: 0.05 },
     scale: 1,
     scales: 1,
     width: 64,
@@ -53,7 +58,7 @@ describe("the CLI's first contact", () => {
       assert.ok(looksLikeCleanError(r), r.stderr);
       assert.match(
         r.stderr,
-        new RegExp(`no command "${typed}" and no file of that name: did you mean 'stylegram ${meant}'\\?`),
+        new RegExp(`no command "${typed}" and no file of that name. Did you mean 'stylegram ${meant}'\\?`),
       );
     }
   });
@@ -82,4 +87,80 @@ describe("the CLI's first contact", () => {
     assert.equal(after, "", `the bar was redrawn after end(): ${JSON.stringify(after)}`);
     assert.doesNotMatch(t.text(), /5\/10/);
   });
+});
+
+describe("shell completion, from the option registry", () => {
+  const script = (shell: string) => {
+    const r = runCli(["completion", shell]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
+  };
+  const run = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    assert.equal(r.error, undefined, `${cmd} is installed (.ci/run installs it)`);
+    return r;
+  };
+
+  test("bash completes commands, flags and a flag's choices", () => {
+    const file = path.join(os.tmpdir(), `stylegram-completion-${process.pid}.bash`);
+    fs.writeFileSync(file, script("bash"));
+    try {
+      const complete = (words: string[]) =>
+        run("bash", [
+          "-c",
+          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _stylegram; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ]).stdout.trim();
+      assert.equal(complete(["stylegram", "photo.jpg", "--pool"]), "--pooling");
+      assert.equal(complete(["stylegram", "--colors", ""]), "style\nluminance\nhistogram");
+      assert.match(complete(["stylegram", "loss", "--grad"]), /^--grad-out$/);
+      assert.match(complete(["stylegram", "mod"]), /^models$/m);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  test("fish completes flags with their help; zsh's script parses", () => {
+    const file = path.join(os.tmpdir(), `stylegram-completion-${process.pid}.fish`);
+    fs.writeFileSync(file, script("fish"));
+    try {
+      const out = run("fish", ["-c", `source ${file}; complete -C 'stylegram --precision '`]).stdout;
+      assert.deepEqual(
+        out
+          .trim()
+          .split("\n")
+          .map((l) => l.split("\t")[0])
+          .sort(),
+        ["fp32", "int8", "mixed"],
+      );
+      assert.match(
+        run("fish", ["-c", `source ${file}; complete -C 'stylegram --tv'`]).stdout,
+        /--tv-weight\tweight of the total-variation/,
+      );
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+    const zsh = path.join(os.tmpdir(), `stylegram-completion-${process.pid}.zsh`);
+    fs.writeFileSync(zsh, script("zsh"));
+    try {
+      assert.equal(run("zsh", ["-n", zsh]).status, 0);
+      assert.match(
+        fs.readFileSync(zsh, "utf8"),
+        /'--pooling\[VGG19'\\''s pooling {2}max or avg\]:value:\(max avg\)'/,
+      );
+    } finally {
+      fs.rmSync(zsh, { force: true });
+    }
+  });
+
+  test("an unknown shell names the three", () => {
+    const r = runCli(["completion", "tcsh"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /completion needs a shell: bash, zsh or fish \(got "tcsh"\)/);
+  });
+});
+
+test("docs/options.md is the registry's current table (npm run docs:options writes it)", async () => {
+  const { optionsMarkdown } = await import("../src/options/markdown.js");
+  const file = path.join(path.dirname(new URL(import.meta.url).pathname), "..", "docs", "options.md");
+  assert.equal(fs.readFileSync(file, "utf8"), optionsMarkdown(), "run npm run docs:options");
 });

@@ -106,25 +106,25 @@ describe("stylegram loss", shared, () => {
       [
         "not a number",
         () => [...base, "--weights", WEIGHTS_DIR, "--style-weight", "lots"],
-        /--style-weight expects a number/,
+        /--style-weight must be a finite number >= 0, got "/,
         2,
       ],
       [
         "negative weight",
         () => [...base, "--weights", WEIGHTS_DIR, "--tv-weight=-1"],
-        /tv weight must be a finite number >= 0/,
+        /--tv-weight must be a finite number >= 0, got/,
         2,
       ],
       [
         "bad pooling",
         () => [...base, "--weights", WEIGHTS_DIR, "--pooling", "min"],
-        /--pooling must be one of max, avg/,
+        /--pooling must be one of "max", "avg", got/,
         2,
       ],
       [
         "blend count mismatch",
         () => [...base, "--weights", WEIGHTS_DIR, "--style-blend", "1,2"],
-        /style blend: 2 given, but there is 1 style images?/,
+        /--style-blend: 2 given, but there is 1 style image\b/,
         2,
       ],
       [

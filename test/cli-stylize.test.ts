@@ -62,10 +62,19 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
       "style",
       "tv",
       "seconds",
+      "timing",
       "device",
       "precision",
     ]);
     assert.equal(lines[0].precision, "fp32");
+    // Where each iteration's time went: the three parts add up to the time between two evaluations.
+    for (let i = 1; i < lines.length; i++) {
+      const t = lines[i].timing as { objective: number; optimizer: number; other: number };
+      assert.ok(t.objective > 0 && t.optimizer >= 0 && t.other >= 0, JSON.stringify(t));
+      const between = lines[i].seconds - lines[i - 1].seconds;
+      const sum = t.objective + t.optimizer + t.other;
+      assert.ok(Math.abs(sum - between) < 0.05 + 0.1 * between, `${sum} s split, ${between} s between`);
+    }
     assert.ok(lines[11].loss < lines[0].loss);
     assert.ok(lines[11].seconds >= lines[0].seconds);
     assert.match(r.stderr, /iteration 10\/12/);
@@ -152,17 +161,17 @@ describe("stylegram CONTENT STYLE -o OUT", shared, () => {
       [
         "bad iterations",
         () => [content, style, "-o", path.join(tmp, "x.png"), "--iterations", "many", ...fast()],
-        /--iterations expects a number/,
+        /--iterations must be a whole number >= 1, got/,
       ],
       [
         "bad optimizer",
         () => [content, style, "-o", path.join(tmp, "x.png"), "--optimizer", "sgd", ...fast()],
-        /--optimizer must be one of lbfgs, adam/,
+        /--optimizer must be one of "lbfgs", "adam", got/,
       ],
       [
         "zero size",
         () => [content, style, "-o", path.join(tmp, "x.png"), "--size", "0", "--weights", WEIGHTS_DIR],
-        /--size expects a whole number >= 1/,
+        /--size must be a whole number from 1 to 100000, got/,
       ],
       [
         "diverging weights",

@@ -166,7 +166,7 @@ describe("--colors on real images", needsShared(), () => {
     assert.deepEqual(alias.image.data, luminance.image.data);
     await assert.rejects(
       stylize({ ...small, originalColors: true, colors: "histogram" }),
-      /originalColors is colors "luminance", but colors is "histogram": give only one of them/,
+      /originalColors is the same as colors: "luminance" and cannot go with colors: "histogram": give only one of them/,
     );
     await assert.rejects(
       stylize({ ...small, colors: "sepia" as never }),

@@ -15,7 +15,7 @@ import sharp from "sharp";
 import { startCli } from "./support/child.js";
 import { looksLikeCleanError, runCli } from "./support/cli.js";
 import { bombPng } from "./support/png.js";
-import { IMAGES_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
+import { IMAGES_DIR, needsShared, skipUnlessCi, WEIGHTS_DIR } from "./support/shared.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const shared = needsShared();
@@ -96,7 +96,7 @@ describe("hardening: the CLI under bad input", shared, () => {
       ]);
       assert.equal(ok.code, 0, ok.stderr);
       const bad = runCli([content, style, "-o", file("m2.png"), "--max-memory", "lots", ...fast]);
-      assert.match(bad.stderr, /--max-memory expects a size such as 8G or 500M, got "lots"/);
+      assert.match(bad.stderr, /--max-memory must be a size such as 8G or 500M, got "lots"/);
     });
 
     test("--threads beyond the cores is capped with a note; set-up phases print progress", () => {
@@ -126,13 +126,13 @@ describe("hardening: the CLI under bad input", shared, () => {
 
   describe("finished work survives", () => {
     test("a full disk at the final save keeps the picture in a recovery file; failed snapshots only warn", async (t) => {
-      if (!isRoot) return t.skip("needs root to mount a small tmpfs");
+      if (!isRoot) return skipUnlessCi(t, "it needs root to mount a small tmpfs");
       const disk = file("full");
       fs.mkdirSync(disk);
       const mount = spawnSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", disk], {
         encoding: "utf8",
       });
-      if (mount.status !== 0) return t.skip(`cannot mount a tmpfs here: ${mount.stderr.trim()}`);
+      if (mount.status !== 0) return skipUnlessCi(t, `cannot mount a tmpfs here: ${mount.stderr.trim()}`);
       try {
         // Two pages left: enough for the lock file, not for the picture.
         fs.writeFileSync(path.join(disk, "filler"), Buffer.alloc(248 * 1024));
@@ -424,7 +424,7 @@ describe("hardening: the CLI under bad input", shared, () => {
       const started = performance.now();
       const tiny = runCli([content, style, "-o", file("n.png"), "--style-scale", "1e-300", ...fast]);
       assert.equal(tiny.code, 2);
-      assert.match(tiny.stderr, /--style-scale expects a number from 0.01 to 10, got "1e-300"/);
+      assert.match(tiny.stderr, /--style-scale must be a number from 0.01 to 10, got "1e-300"/);
       assert.ok(performance.now() - started < 10_000, "refused within seconds (the CLI's start included)");
     });
 
@@ -479,10 +479,10 @@ describe("hardening: the CLI under bad input", shared, () => {
     });
 
     for (const [flags, message] of [
-      [["--size", "-5"], /--size expects a whole number >= 1, got "-5"/],
-      [["--size", "0x60"], /--size expects a number, got "0x60"/],
-      [["--learning-rate", "-1"], /--learning-rate expects a number > 0, got "-1"/],
-      [["--style-weight", "-3"], /style weight must be a finite number >= 0, got -3/],
+      [["--size", "-5"], /--size must be a whole number from 1 to 100000, got "-5"/],
+      [["--size", "0x60"], /--size must be a whole number from 1 to 100000, got "0x60"/],
+      [["--learning-rate", "-1"], /--learning-rate must be a finite number > 0, got "-1"/],
+      [["--style-weight", "-3"], /--style-weight must be a finite number >= 0, got "-3"/],
     ] as const) {
       test(`${flags.join(" ")} is refused with the flag's own rule`, () => {
         const r = runCli([content, style, "-o", file("never.png"), "--weights", WEIGHTS_DIR, ...flags]);

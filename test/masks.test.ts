@@ -453,7 +453,7 @@ describe("stylegram --colors, --mask, --style-mask", () => {
   test("bad uses are clean errors that name the fix", shared, () => {
     const base = [content, starry, "-o", file("out.png")];
     const cases: [string[], RegExp][] = [
-      [["--colors", "sepia"], /--colors must be one of style, luminance, histogram; got "sepia"/],
+      [["--colors", "sepia"], /--colors must be one of "style", "luminance", "histogram", got "sepia"/],
       [
         ["--colors", "histogram", "--original-colors"],
         /--original-colors is --colors luminance; it cannot go with --colors histogram/,

@@ -12,10 +12,10 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Value } from "@sinclair/typebox/value";
 import sharp from "sharp";
-import { commandArguments, equivalentCommand, flagFor, shellWord } from "../src/cli/command-line.js";
 import { STYLIZE_FLAG_NAMES } from "../src/cli/commands/stylize.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
+import { commandArguments, equivalentCommand, flagFor, shellWord } from "../src/options/command-line.js";
 import { buildServer, type ServerOptions, type StylegramServer } from "../src/server/app.js";
 import { JOB_OPTIONS } from "../src/server/options.js";
 import { OWNER_FILE } from "../src/server/private-dir.js";
@@ -316,7 +316,7 @@ describe("stylegram serve's API", shared, () => {
         jobForm({ ...good, options: { size: 8 } }),
         400,
         "size",
-        /too small for layer relu5_1.*--size \d+/,
+        /too small for layer relu5_1.*"size": \d+/,
       ],
       [
         "an unknown layer",

@@ -169,16 +169,16 @@ describe("stylize", shared, () => {
     assert.ok(((await check(6000, 24 * gib)).scales[0]?.tile ?? 0) >= 512);
     await assert.rejects(
       check(12000, 24 * gib),
-      /needs about [\d.]+ GB of memory, even evaluated in tiles of \d+ px, but 25.8 GB is available \(max memory\): the largest size that fits is \d+ \(--size \d+\)/,
+      /needs about [\d.]+ GB of memory, even evaluated in tiles of \d+ px, but 25.8 GB is available \(max memory\): the largest size that fits is \d+ \(size: \d+\)/,
     );
     // The largest size it names does fit, and one more pixel does not.
     const refused = await check(12000, 24 * gib).catch((e: Error) => e.message);
-    const largest = Number(/--size (\d+)/.exec(String(refused))?.[1]);
+    const largest = Number(/size: (\d+)/.exec(String(refused))?.[1]);
     await check(largest, 24 * gib);
     await assert.rejects(check(largest + 1, 24 * gib), /needs about/);
     await assert.rejects(
       check(512, 2 * gib, 1000),
-      /with 1000 L-BFGS pairs \(a smaller --history needs less\)/,
+      /with 1000 L-BFGS pairs \(a smaller historySize needs less\)/,
     );
   });
 
@@ -213,7 +213,7 @@ describe("stylize", shared, () => {
     assert.deepEqual(planScales({ size: 2048, scales: [2048] }), [{ size: 2048, iterations: 300 }]);
     assert.throws(
       () => planScales({ size: 2048, iterations: [100, 10] }),
-      /--size 2048 runs coarse to fine at 512,1024,2048 by default: give 3 counts, or choose the scales \(--scales; --scales 2048 for one scale\)/,
+      /size: 2048 runs coarse to fine at 512,1024,2048 by default: give 3 counts, or choose the scales \(scales; scales: 2048 for one scale\)/,
     );
   });
 
@@ -248,7 +248,7 @@ describe("stylize", shared, () => {
     // As the content, 62000x16 fits in tiles: that is the advice, unless the caller caps the size (a server).
     await assert.rejects(
       stylize({ ...small(), content: needle, maxMemory: 8 * 2 ** 30 }),
-      /use a size of at least 62000 \(--size 62000\)/,
+      /use a size of at least 62000 \(size: 62000\)/,
     );
     await assert.rejects(
       checkStylize({ ...small(), content: needle }, { size: 4096 }),
@@ -257,7 +257,7 @@ describe("stylize", shared, () => {
     // 1024x640 at 0.1 x 64 px is 6x4: it takes a style scale of 0.4 or a size of 245 (not within caps of 0.2 and 128).
     await assert.rejects(
       stylize({ ...small(), styleScale: 0.1 }),
-      /use a style scale of at least 0.4 \(--style-scale 0.4\) or a size of at least 245 \(--size 245\)/,
+      /use a style scale of at least 0.4 \(styleScale: 0.4\) or a size of at least 245 \(size: 245\)/,
     );
     await assert.rejects(
       checkStylize({ ...small(), styleScale: 0.1 }, { size: 128, styleScale: 0.2 }),

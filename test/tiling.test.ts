@@ -378,6 +378,6 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     for (const l of Object.keys(a.style)) assert.ok(relativeError(b.style[l], a.style[l]) < 1e-4, l);
     const bad = runCli([...args, "--tile", "8"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--tile expects a tile edge in pixels, a whole number >= 16/);
+    assert.match(bad.stderr, /--tile must be a whole number >= 16, got/);
   });
 });

@@ -1,4 +1,4 @@
-import { StylegramError, UsageError } from "../errors.js";
+import { message, opt, StylegramError, UsageError } from "../errors.js";
 import { toNetworkInput } from "../image/image.js";
 import { type ImageSource, resolveImage } from "../image/source.js";
 import { resolveWeights } from "../models/resolve.js";
@@ -7,10 +7,11 @@ import { type Evaluation, Objective } from "../objective/objective.js";
 import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions, resolveObjective } from "../objective/options.js";
 import { checkImageSize } from "../objective/size.js";
 import { checkTileEdge } from "../objective/tiling.js";
-import { chooseDevice, DEVICE_REQUESTS, type DeviceRequest } from "../runtime/device.js";
+import { checkPresent, knownKeys } from "../options/check.js";
+import { chooseDevice, type DeviceRequest } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
 import { planEvaluation } from "../stylize/plan.js";
-import { imageValue, knownKeys, listOf, nonEmptyString, oneOfValues, wholeNumber } from "../validate.js";
+import { imageValue, listOf } from "../validate.js";
 
 export interface LossRequest {
   content: ImageSource;
@@ -46,9 +47,7 @@ export async function computeLoss(req: LossRequest): Promise<Evaluation> {
   if (!content || !image) throw new StylegramError("the content image and the image are required");
   if (image.width !== content.width || image.height !== content.height) {
     throw new StylegramError(
-      `the image is ${image.width}x${image.height} but the content image is ${content.width}x${content.height}: ` +
-        "the content loss compares them pixel for pixel, so they must have the same size: resize the content image " +
-        `to ${image.width}x${image.height}, or make the picture at the photo's size (--size ${Math.max(content.width, content.height)})`,
+      message`the image is ${image.width}x${image.height} but the content image is ${content.width}x${content.height}: the content loss compares them pixel for pixel, so they must have the same size: resize the content image to ${image.width}x${image.height}, or make the picture at the photo's size (${opt("size", Math.max(content.width, content.height))})`,
     );
   }
   const o = resolveObjective(req.options ?? {}, styles.length);
@@ -102,17 +101,16 @@ function validateLossRequest(req: LossRequest): void {
     "device",
     "tile",
   ]);
-  if (req.content === undefined) throw new UsageError("content is required: a file path or an RgbImage");
+  if (req.content === undefined)
+    throw new UsageError("content is required: a file path or an RgbImage", { option: "content" });
   imageValue("content", req.content);
-  if (req.image === undefined) throw new UsageError("image is required: the image whose loss is computed");
+  if (req.image === undefined)
+    throw new UsageError("image is required: the image whose loss is computed", { option: "image" });
   imageValue("image", req.image);
   listOf("styles", req.styles, imageValue);
   if (req.options !== undefined && (typeof req.options !== "object" || req.options === null)) {
-    throw new UsageError("options must be an object of objective options");
+    throw new UsageError("options must be an object of objective options", { option: "options" });
   }
   if (req.options !== undefined) knownKeys("computeLoss() options", req.options, OBJECTIVE_OPTION_KEYS);
-  if (typeof req.weights === "string") nonEmptyString("weights", req.weights);
-  if (req.threads !== undefined) wholeNumber("threads", req.threads, 1);
-  if (req.device !== undefined) oneOfValues("device", req.device, DEVICE_REQUESTS);
-  if (req.tile !== undefined) wholeNumber("tile", req.tile, 16);
+  checkPresent(req as unknown as Record<string, unknown>, ["weights", "threads", "device", "tile"]);
 }

@@ -3,9 +3,11 @@ import { StylegramError, UsageError } from "../errors.js";
 import { closest } from "../validate.js";
 import { VERSION } from "../version.js";
 import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
-import { MODELS_FLAG_NAMES, MODELS_HELP, modelsCommand } from "./commands/models.js";
-import { SERVE_FLAG_NAMES, SERVE_HELP, serveCommand } from "./commands/serve.js";
+import { MODELS_FLAG_NAMES, MODELS_FLAGS, MODELS_HELP, modelsCommand } from "./commands/models.js";
+import { SERVE_FLAG_NAMES, SERVE_FLAGS, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
+import { commandFlags, completionScript } from "./completion.js";
+import { cliMessage, FlagError } from "./options.js";
 
 const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 
@@ -15,6 +17,7 @@ Usage:
   stylegram models fetch|list|verify                         manage the VGG19 weights
   stylegram serve [--port 8080] [--concurrency 1]            the web app: drop two images, watch it paint
   stylegram help [COMMAND]                                   help on a command (loss, models, serve)
+  stylegram completion bash|zsh|fish                         shell completion, e.g. > ~/.local/share/bash-completion/completions/stylegram
   stylegram --version                                        the installed version`;
 
 /** Said under the overview when it is shown alone (no arguments), not above the stylize options. */
@@ -54,6 +57,9 @@ export async function main(argv: string[]): Promise<number> {
         return await modelsCommand(rest, out);
       case "serve":
         return await serveCommand(rest, out);
+      case "completion":
+        out(completionScript(rest[0] as string, commandFlags({ serve: SERVE_FLAGS, models: MODELS_FLAGS })));
+        return 0;
       default:
         assertNotACommandTypo(command);
         // Anything else is the main job: stylegram CONTENT STYLE... -o OUT.
@@ -64,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ["loss", "models", "serve", "help"];
+const COMMANDS = ["loss", "models", "serve", "help", "completion"];
 
 /**
  * `stylegram serv` would otherwise be read as a photo named "serv" and get an unrelated complaint
@@ -75,7 +81,7 @@ function assertNotACommandTypo(first: string): void {
   const meant = closest(first, COMMANDS);
   if (meant === undefined) return;
   throw new UsageError(
-    `no command "${first}" and no file of that name: did you mean 'stylegram ${meant}'? ('stylegram help' lists the commands)`,
+    `no command "${first}" and no file of that name. Did you mean 'stylegram ${meant}'? ('stylegram help' lists the commands)`,
   );
 }
 
@@ -105,7 +111,8 @@ function parseProblem(e: Error, argv: readonly string[]): string {
 
 function reportError(e: unknown, argv: readonly string[]): number {
   if (e instanceof StylegramError) {
-    process.stderr.write(`stylegram: ${e.message}\n`);
+    // The library names options; the CLI says them as its flags.
+    process.stderr.write(`stylegram: ${e instanceof FlagError ? e.message : cliMessage(e)}\n`);
     return e.exitCode;
   }
   // parseArgs throws TypeErrors with a code for unknown or malformed flags.

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import sharp from "sharp";
-import { StylegramError } from "../errors.js";
+import { opt, StylegramError } from "../errors.js";
 import { writeFileAtomic } from "../fsutil/atomic.js";
 import type { RgbImage } from "./image.js";
 
@@ -86,8 +86,11 @@ async function decodeProblem(file: string, bytes: Buffer, e: unknown): Promise<S
         ? `${meta.width}x${meta.height} (${((meta.width * meta.height) / 1e6).toFixed(0)} megapixels)`
         : "larger than";
     return new StylegramError(
-      `image ${file} is ${size}, over the ${(MAX_INPUT_PIXELS / 1e6).toFixed(0)} megapixels stylegram decodes: ` +
-        "shrink it first (stylegram resizes every input to --size anyway)",
+      [
+        `image ${file} is ${size}, over the ${(MAX_INPUT_PIXELS / 1e6).toFixed(0)} megapixels stylegram decodes: shrink it first (stylegram resizes every input to `,
+        opt("size"),
+        " anyway)",
+      ],
       { cause: e },
     );
   }

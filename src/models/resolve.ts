@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { StylegramError } from "../errors.js";
+import { message, opt, StylegramError } from "../errors.js";
 import { loadKerasH5 } from "../network/formats/keras-h5.js";
 import { loadWeightsFrom } from "../network/load.js";
 import type { VggWeights } from "../network/weights.js";
@@ -69,9 +69,7 @@ export async function resolveWeightsFor(request: WeightsRequest = {}): Promise<V
     return loadKerasH5(cached);
   }
   throw new StylegramError(
-    `the VGG19 weights are missing: ${cached} does not exist, and neither --weights nor STYLEGRAM_WEIGHTS is set.\n` +
-      `Fetch them once (about 80 MB) with:\n  stylegram models fetch\n` +
-      "or add --fetch to this command (STYLEGRAM_AUTO_FETCH=1 fetches whenever they are missing).",
+    message`the VGG19 weights are missing: ${cached} does not exist, and neither ${opt("weights")} nor STYLEGRAM_WEIGHTS is set.\nFetch them once (about 80 MB) with:\n  stylegram models fetch\nor add ${opt("fetch", true)} to this command (STYLEGRAM_AUTO_FETCH=1 fetches whenever they are missing).`,
   );
 }
 

@@ -1,4 +1,4 @@
-import { UsageError } from "../errors.js";
+import { message, opt, UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
 import type { Mask } from "../image/masks.js";
 import type { VggWeights } from "../network/weights.js";
@@ -142,6 +142,7 @@ export class Objective {
 
 function int8OnGpuError(): UsageError {
   return new UsageError(
-    "int8 precision runs on the CPU only (WebGPU has no int8 convolution): use --device cpu, or --precision fp32 on the GPU",
+    message`int8 precision runs on the CPU only (WebGPU has no int8 convolution): use ${opt("device", "cpu")}, or ${opt("precision", "fp32")} on the GPU`,
+    { option: "precision" },
   );
 }

@@ -1,8 +1,8 @@
-import { DEFAULTS } from "../defaults.js";
-import { UsageError } from "../errors.js";
+import { message, opt, UsageError } from "../errors.js";
 import { parseLayer } from "../network/layers.js";
 import type { Pooling } from "../network/vgg19.js";
-import { finiteNumber, listOf, oneOfValues } from "../validate.js";
+import { checkPresent, namesIn } from "../options/check.js";
+import { DEFAULTS } from "../options/defaults.js";
 
 /** What the objective is made of; every field is optional and falls back to DEFAULTS. */
 export interface ObjectiveOptions {
@@ -35,22 +35,8 @@ export interface ResolvedObjective {
   styleBlend: number[];
 }
 
-function nonNegative(name: string, v: unknown): number {
-  return finiteNumber(name, v, { atLeast: 0 });
-}
-
-/** The option names of ObjectiveOptions, for the checks of the options objects that extend it. */
-export const OBJECTIVE_OPTION_KEYS = [
-  "contentLayers",
-  "contentLayerWeights",
-  "styleLayers",
-  "styleLayerWeights",
-  "contentWeight",
-  "styleWeight",
-  "tvWeight",
-  "pooling",
-  "styleBlend",
-] as const;
+/** The option names of ObjectiveOptions (the registry's "objective" scope). */
+export const OBJECTIVE_OPTION_KEYS = namesIn("objective");
 
 /** Relative weights normalised to sum 1, or equal weights when none are given. */
 export function normaliseWeights(
@@ -59,38 +45,36 @@ export function normaliseWeights(
   count: number,
   of = "entries",
 ): number[] {
-  if (weights === undefined) return Array.from({ length: count }, () => 1 / count);
-  listOf(what, weights, (n, w) => nonNegative(n, w));
-  if (weights.length === 0) return Array.from({ length: count }, () => 1 / count);
+  if (weights === undefined || weights.length === 0) return Array.from({ length: count }, () => 1 / count);
   if (weights.length !== count) {
+    // "style images" said of one: "style image".
+    const things = count === 1 ? of.replace(/s$/, "") : of;
     throw new UsageError(
-      `${what}: ${weights.length} given, but there ${count === 1 ? "is" : "are"} ${count} ${of}`,
+      message`${opt(what)}: ${weights.length} given, but there ${count === 1 ? "is" : "are"} ${count} ${things}`,
+      { option: what },
     );
   }
   const sum = weights.reduce((a, b) => a + b, 0);
-  if (!(sum > 0)) throw new UsageError(`${what} must not all be zero`);
+  if (!(sum > 0)) throw new UsageError(message`${opt(what)} must not all be zero`, { option: what });
   return weights.map((w) => w / sum);
 }
 
-function layers(what: string, specs: unknown): string[] {
-  const out = listOf(what, specs, (name, l) => {
-    if (typeof l === "number" && Number.isInteger(l)) return parseLayer(String(l));
-    if (typeof l !== "string")
-      throw new UsageError(`${name} must be a layer name such as "relu4_2", got ${JSON.stringify(l)}`);
-    return parseLayer(l);
-  });
+function layers(what: string, specs: readonly (string | number)[]): string[] {
+  const out = specs.map((l) => parseLayer(String(l)));
   const dup = out.find((l, i) => out.indexOf(l) !== i);
-  if (dup) throw new UsageError(`${what} names ${dup} twice`);
+  if (dup) throw new UsageError(message`${opt(what)} names ${dup} twice`, { option: what });
   return out;
 }
 
+/** The objective's options checked against the registry, with defaults filled in and weights normalised. */
 export function resolveObjective(options: ObjectiveOptions, styleCount: number): ResolvedObjective {
-  const contentLayers = layers("content layers", options.contentLayers ?? DEFAULTS.contentLayers);
-  const styleLayers = layers("style layers", options.styleLayers ?? DEFAULTS.styleLayers);
-  const pooling = oneOfValues("pooling", options.pooling ?? DEFAULTS.pooling, ["max", "avg"] as const);
+  checkPresent(options as Record<string, unknown>, OBJECTIVE_OPTION_KEYS);
+  const contentLayers = layers("contentLayers", options.contentLayers ?? DEFAULTS.contentLayers);
+  const styleLayers = layers("styleLayers", options.styleLayers ?? DEFAULTS.styleLayers);
   if (styleLayers.length > 0 && styleCount < 1)
     throw new UsageError(
-      "style layers are set but no style image is given: give one (--style FILE), or no style layers (--style-layers none)",
+      message`style layers are set but no style image is given: give one, or no style layers (${opt("styleLayers", "none")})`,
+      { option: "styleLayers" },
     );
   return {
     contentLayers,
@@ -98,7 +82,7 @@ export function resolveObjective(options: ObjectiveOptions, styleCount: number):
       contentLayers.length === 0
         ? []
         : normaliseWeights(
-            "content layer weights",
+            "contentLayerWeights",
             options.contentLayerWeights,
             contentLayers.length,
             "content layers",
@@ -108,16 +92,16 @@ export function resolveObjective(options: ObjectiveOptions, styleCount: number):
       styleLayers.length === 0
         ? []
         : normaliseWeights(
-            "style layer weights",
+            "styleLayerWeights",
             options.styleLayerWeights,
             styleLayers.length,
             "style layers",
           ),
-    contentWeight: nonNegative("content weight", options.contentWeight ?? DEFAULTS.contentWeight),
-    styleWeight: nonNegative("style weight", options.styleWeight ?? DEFAULTS.styleWeight),
-    tvWeight: nonNegative("tv weight", options.tvWeight ?? DEFAULTS.tvWeight),
-    pooling,
+    contentWeight: options.contentWeight ?? DEFAULTS.contentWeight,
+    styleWeight: options.styleWeight ?? DEFAULTS.styleWeight,
+    tvWeight: options.tvWeight ?? DEFAULTS.tvWeight,
+    pooling: options.pooling ?? DEFAULTS.pooling,
     styleBlend:
-      styleCount === 0 ? [] : normaliseWeights("style blend", options.styleBlend, styleCount, "style images"),
+      styleCount === 0 ? [] : normaliseWeights("styleBlend", options.styleBlend, styleCount, "style images"),
   };
 }

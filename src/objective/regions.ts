@@ -1,4 +1,4 @@
-import { UsageError } from "../errors.js";
+import { message, opt, UsageError } from "../errors.js";
 import type { Mask } from "../image/masks.js";
 import { channelsOf, featureSize, poolsBefore } from "../network/layers.js";
 import type { Feeds } from "./names.js";
@@ -62,8 +62,8 @@ export function guidedScale(layer: string, mask: Float32Array, what: string): nu
   for (let i = 0; i < mask.length; i++) squares += (mask[i] as number) ** 2;
   if (!(squares > 0)) {
     throw new UsageError(
-      `${what} covers nothing at layer ${layer} (the region is too small, or lies only in the last odd row or column, which the network's poolings drop): ` +
-        "make the region larger, use a larger --size, or leave out the deep style layers (--style-layers)",
+      message`${what} covers nothing at layer ${layer} (the region is too small, or lies only in the last odd row or column, which the network's poolings drop): make the region larger, use a larger ${opt("size")}, or leave out the deep style layers (${opt("styleLayers")})`,
+      { option: "masks" },
     );
   }
   return 1 / (channelsOf(layer) * squares);

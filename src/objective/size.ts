@@ -1,4 +1,4 @@
-import { StylegramError } from "../errors.js";
+import { message, opt, StylegramError } from "../errors.js";
 import { fitLongEdge, type Size } from "../image/source.js";
 import { deepest, poolsBefore } from "../network/layers.js";
 
@@ -15,8 +15,7 @@ export function checkImageSize(
   const min = minimumSize(layers);
   if (img.width < min || img.height < min) {
     throw new StylegramError(
-      `${what} is ${img.width}x${img.height}, too small for layer ${deepest(layers)}: it needs at least ${min}x${min} pixels. ` +
-        "Use a larger image, or layers that stop earlier (--content-layers, --style-layers)",
+      message`${what} is ${img.width}x${img.height}, too small for layer ${deepest(layers)}: it needs at least ${min}x${min} pixels. Use a larger image, or layers that stop earlier (${opt("contentLayers")}, ${opt("styleLayers")})`,
     );
   }
 }

@@ -1,5 +1,8 @@
 import { UsageError } from "../errors.js";
+import { CompactHistory } from "./compact.js";
+import type { HistoryKind, LbfgsHistory } from "./history.js";
 import { type LineSearchPoint, strongWolfe } from "./line-search.js";
+import { TwoLoopHistory } from "./two-loop.js";
 import {
   type Differentiable,
   EvaluationTracker,
@@ -24,6 +27,37 @@ export interface LbfgsOptions extends MinimizeOptions {
    * Infinity gives PyTorch's steps.
    */
   maxStep?: number;
+  /** Where the history lives and how it is multiplied; default "onnxruntime" (see HistoryKind). */
+  history?: HistoryKind;
+  /**
+   * Threads for the "onnxruntime" history's products; default 1: they are bound by memory bandwidth,
+   * and a second thread measured slower on a busy 2-core machine (docs/lbfgs.md).
+   */
+  threads?: number;
+}
+
+/** The longest Float32Array V8 makes: the compact form keeps its pairs in one. */
+const MAX_FLOAT32_ARRAY = 2 ** 32;
+
+/**
+ * The history `kind` names, for `m` pairs of `n` numbers. onnxruntime-node is loaded only here, so
+ * that the optimiser itself imports nothing a browser lacks.
+ */
+export async function createHistory(
+  kind: HistoryKind,
+  m: number,
+  n: number,
+  threads?: number,
+): Promise<LbfgsHistory> {
+  if (typeof kind === "function") return kind(m, n);
+  // Past 16 GiB of pairs, the two-loop's one array per vector still allocates as it goes, as it always did.
+  if (kind === "js" || (kind === "onnxruntime" && 2 * m * n > MAX_FLOAT32_ARRAY))
+    return new TwoLoopHistory(m, n);
+  if (kind === "onnxruntime") {
+    const { OnnxProducts } = await import("./onnx-products.js");
+    return new CompactHistory(m, n, new OnnxProducts(n, threads ?? 1));
+  }
+  throw new UsageError(`L-BFGS history must be "onnxruntime" or "js", got ${String(kind)}`);
 }
 
 /** A step that multiplies the value by more than this is taken back. */
@@ -40,10 +74,10 @@ const BLOW_UP = 4;
 const MAX_STEP = 64;
 
 /**
- * Limited-memory BFGS with the two-loop recursion, in the variant PyTorch's
- * torch.optim.LBFGS implements (first step scaled by 1/|g|_1, H0 = s.y / y.y,
- * pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's, except that no step
- * moves a coordinate by more than maxStep.
+ * Limited-memory BFGS in the variant PyTorch's torch.optim.LBFGS implements (first step scaled by
+ * 1/|g|_1, H0 = s.y / y.y, pairs with s.y <= 1e-10 skipped), so that runs compare with reference.py's,
+ * except that no step moves a coordinate by more than maxStep. The history's work runs where `history`
+ * says: by default the compact form on onnxruntime, the two-loop recursion's H within float rounding.
  * Returns the best point evaluated.
  */
 export async function lbfgs(
@@ -57,6 +91,27 @@ export async function lbfgs(
   if (!(Number.isInteger(m) && m >= 1))
     throw new UsageError(`L-BFGS historySize must be a whole number >= 1, got ${m}`);
   if (!(maxStep > 0)) throw new UsageError(`L-BFGS maxStep must be > 0, got ${maxStep}`);
+  const threads = options.threads;
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1))
+    throw new UsageError(`L-BFGS threads must be a whole number >= 1, got ${threads}`);
+  // A run cannot make more pairs than it has evaluations: the compact form reserves no more slots.
+  const slots = Math.min(m, Math.max(1, options.maxEvaluations));
+  const history = await createHistory(options.history ?? "onnxruntime", slots, x0.length, threads);
+  try {
+    return await iterate(f, x0, options, history, lr, maxStep);
+  } finally {
+    await history.dispose();
+  }
+}
+
+async function iterate(
+  f: Differentiable,
+  x0: Float32Array,
+  options: LbfgsOptions,
+  history: LbfgsHistory,
+  lr: number,
+  maxStep: number,
+): Promise<MinimizeResult> {
   const n = x0.length;
   const tracker = new EvaluationTracker(f, options, n);
   const x = Float32Array.from(x0);
@@ -65,11 +120,6 @@ export async function lbfgs(
   const converged = () => options.gradientTolerance !== undefined && maxAbs(g) <= options.gradientTolerance;
   if (converged()) return tracker.result("converged");
 
-  // History, oldest first; when full, the oldest buffers are reused for the newest pair.
-  const s: Float32Array[] = [];
-  const y: Float32Array[] = [];
-  const rho: number[] = [];
-  const alpha = new Float64Array(m);
   let hDiag = 1;
   const d = new Float32Array(n);
   let t = 0;
@@ -82,38 +132,14 @@ export async function lbfgs(
       hDiag = 1;
     } else {
       // New pair from the last step: y = g - g_prev, s = t * d.
-      const sNew = s.length === m ? (s.shift() as Float32Array) : new Float32Array(n);
-      const yNew = y.length === m ? (y.shift() as Float32Array) : new Float32Array(n);
-      if (rho.length === m) rho.shift();
-      for (let i = 0; i < n; i++) {
-        yNew[i] = (g[i] as number) - (gPrev[i] as number);
-        sNew[i] = t * (d[i] as number);
-      }
-      const ys = dot(yNew, sNew);
-      if (ys > 1e-10) {
-        s.push(sNew);
-        y.push(yNew);
-        rho.push(1 / ys);
-        hDiag = ys / dot(yNew, yNew);
-      }
-      // Two-loop recursion: d = -H g.
-      for (let i = 0; i < n; i++) d[i] = -(g[i] as number);
-      for (let k = s.length - 1; k >= 0; k--) {
-        alpha[k] = (rho[k] as number) * dot(s[k] as Float32Array, d);
-        axpy(-(alpha[k] as number), y[k] as Float32Array, d);
-      }
-      for (let i = 0; i < n; i++) d[i] = hDiag * (d[i] as number);
-      for (let k = 0; k < s.length; k++) {
-        const beta = (rho[k] as number) * dot(y[k] as Float32Array, d);
-        axpy((alpha[k] as number) - beta, s[k] as Float32Array, d);
-      }
+      const kept = await history.append(t, d, g, gPrev);
+      if (kept) hDiag = kept.sy / kept.yy;
+      await history.direction(g, hDiag, d);
     }
     let gtd = dot(g, d);
     if (!(gtd < 0)) {
       // Not a descent direction (curvature lost to rounding): restart from steepest descent.
-      s.length = 0;
-      y.length = 0;
-      rho.length = 0;
+      history.clear();
       for (let i = 0; i < n; i++) d[i] = -(g[i] as number);
       gtd = dot(g, d);
       first = true;
@@ -153,9 +179,7 @@ export async function lbfgs(
         axpy(-0.9 * t, d, x);
         t *= 0.1;
         ({ value, gradient: g } = await tracker.evaluate(x));
-        s.length = 0;
-        y.length = 0;
-        rho.length = 0;
+        history.clear();
         first = true;
       }
       if (first) {

@@ -9,6 +9,19 @@ export interface EvaluationInfo {
   /** The best point seen so far and its value (what a snapshot should show). */
   best: Float32Array;
   bestValue: number;
+  /** Where the time of this iteration went, in seconds (see IterationTiming). */
+  timing: IterationTiming;
+}
+
+/**
+ * An iteration's time, split: the objective's evaluation, the optimiser's own work since the last
+ * evaluation (its step and history), and the caller's callback of the iteration before (progress,
+ * snapshots), so that the three add up to the time between two evaluations.
+ */
+export interface IterationTiming {
+  objective: number;
+  optimizer: number;
+  other: number;
 }
 
 export interface MinimizeOptions {
@@ -53,8 +66,14 @@ export class EvaluationTracker {
     return this.options.signal?.aborted ? "aborted" : "max-evaluations";
   }
 
+  /** When the previous evaluation's callback returned, and how long that callback took (ms). */
+  private lastEnd: number | undefined;
+  private lastCallback = 0;
+
   async evaluate(x: Float32Array): Promise<{ value: number; gradient: Float32Array }> {
+    const started = performance.now();
     const r = await this.f(x);
+    const evaluated = performance.now();
     this.evaluations++;
     if (r.value < this.bestValue) {
       this.bestValue = r.value;
@@ -65,7 +84,14 @@ export class EvaluationTracker {
       value: r.value,
       best: this.best,
       bestValue: this.bestValue,
+      timing: {
+        objective: (evaluated - started) / 1000,
+        optimizer: this.lastEnd === undefined ? 0 : (started - this.lastEnd) / 1000,
+        other: this.lastCallback / 1000,
+      },
     });
+    this.lastEnd = performance.now();
+    this.lastCallback = this.lastEnd - evaluated;
     return r;
   }
 

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { StylegramError } from "../errors.js";
+import { message, opt, StylegramError } from "../errors.js";
 
 /** Where the objective runs: onnxruntime's CPU provider, or its WebGPU provider (Vulkan, D3D12, Metal). */
 export type Device = "cpu" | "webgpu";
@@ -87,7 +87,7 @@ export function noAdapterError(cause: unknown): StylegramError {
         ? "update your GPU driver (WebGPU runs on Direct3D 12)"
         : "WebGPU runs on Metal on Apple silicon Macs";
   return new StylegramError(
-    `no WebGPU adapter is usable here (${firstLine(cause)}): ${how}. --device cpu works on any machine.`,
+    message`no WebGPU adapter is usable here (${firstLine(cause)}): ${how}. ${opt("device", "cpu")} works on any machine.`,
     { cause },
   );
 }

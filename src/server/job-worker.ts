@@ -37,7 +37,8 @@ let weights: VggWeights | undefined;
 let controller: AbortController | undefined;
 
 async function run(input: WorkerInput): Promise<void> {
-  const signal = (controller = new AbortController()).signal;
+  controller = new AbortController();
+  const { signal } = controller;
   let lastFrame = Number.NEGATIVE_INFINITY;
   try {
     const result = await stylize({

@@ -1,8 +1,9 @@
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { DEFAULTS } from "../defaults.js";
+import { DEFAULTS } from "../options/defaults.js";
+import { LIMITS } from "../options/registry.js";
 import { DEVICE_REQUESTS } from "../runtime/device.js";
-import { COLORS, PRECISIONS, STYLE_SCALE_LIMITS, STYLIZE_DEFAULTS } from "../stylize/options.js";
+import { COLORS, PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
 import { closest, describeValue } from "../validate.js";
 import { HttpError } from "./http-error.js";
 
@@ -38,7 +39,7 @@ export const JOB_OPTIONS = Type.Partial(
     scales: Type.Array(Type.Integer({ minimum: 1, maximum: 4096 }), { maxItems: 8 }),
     // The library's lower bound; a lower top than its own, since style images of 8x a 4096 size are enough work.
     styleScale: Type.Number({
-      minimum: STYLE_SCALE_LIMITS.min,
+      minimum: LIMITS.styleScale.min,
       maximum: 8,
       default: STYLIZE_DEFAULTS.styleScale,
     }),

@@ -3,10 +3,11 @@ import fs from "node:fs";
 import path from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import sharp from "sharp";
-import { equivalentCommand, flagFor } from "../cli/command-line.js";
-import { StylegramError } from "../errors.js";
+import { type OptionStyle, StylegramError, UsageError } from "../errors.js";
 import type { VggWeights } from "../network/weights.js";
+import { equivalentCommand } from "../options/command-line.js";
 import { checkStylize } from "../stylize/stylize.js";
+import { describeValue } from "../validate.js";
 import type { Admission } from "./admission.js";
 import type { EventStreams } from "./events.js";
 import { clientKey } from "./hosts.js";
@@ -37,20 +38,9 @@ const isFormat = (f: string): f is Format => Object.hasOwn(FORMATS, f);
 /** Room in a request's length for what is not a file: the part headers, the boundaries, the options. */
 const FORM_OVERHEAD = 256 * 1024;
 
-/**
- * The option a library message is about: one it starts with ("size must be ...",
- * "style layers: ..."), or the first whose CLI flag it suggests ("... (--size 25)").
- */
-function fieldOf(message: string): string | undefined {
-  const keys = Object.keys(JOB_OPTIONS.properties);
-  const words = (k: string) => k.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
-  const named = keys.find(
-    (k) => message.startsWith(`${k} `) || message.startsWith(`${k}:`) || message.startsWith(words(k)),
-  );
-  if (named) return named;
-  const flag = /--[a-z-]+/.exec(message)?.[0];
-  return keys.find((k) => flagFor(k) === flag);
-}
+/** The server's way of writing an option in a message: the JSON field, with the value to give it. */
+export const SERVER_STYLE: OptionStyle = (r) =>
+  r.value === undefined ? `"${r.option}"` : `"${r.option}": ${JSON.stringify(r.value)}`;
 
 /** A name for a download: the photo's name, ASCII only, with the format's extension. */
 function downloadName(content: string, format: Format): string {
@@ -161,8 +151,13 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         } catch (e) {
           if (e instanceof StylegramError) {
             // The library names the files by the server's paths; the user knows them by their names.
-            const message = withUploadNames(e.message, [upload.content, ...upload.styles]);
-            throw new HttpError(400, message, fieldOf(message));
+            const message = withUploadNames(
+              e instanceof UsageError && e.option !== undefined && e.expected !== undefined
+                ? `options.${e.option} must be ${e.expected}, got ${describeValue(e.value)}`
+                : e.render(SERVER_STYLE),
+              [upload.content, ...upload.styles],
+            );
+            throw new HttpError(400, message, e instanceof UsageError ? e.option : undefined);
           }
           throw e;
         }

@@ -1,44 +1,16 @@
-import { UsageError } from "../errors.js";
+import { message, opt, UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
 import type { ImageSource } from "../image/source.js";
 import type { VggWeights } from "../network/weights.js";
-import { OBJECTIVE_OPTION_KEYS, type ObjectiveOptions } from "../objective/options.js";
-import { DEVICE_REQUESTS, type Device, type DeviceRequest } from "../runtime/device.js";
-import {
-  booleanValue,
-  finiteNumber,
-  functionValue,
-  imageValue,
-  knownKeys,
-  listOf,
-  nonEmptyString,
-  numberBetween,
-  oneOfValues,
-  wholeNumber,
-} from "../validate.js";
+import type { ObjectiveOptions } from "../objective/options.js";
+import { checkPresent, knownKeys, namesIn } from "../options/check.js";
+import { DEFAULTS } from "../options/defaults.js";
+import { COLORS, PRECISIONS } from "../options/registry.js";
+import type { Device, DeviceRequest } from "../runtime/device.js";
+import { finiteNumber, wholeNumber } from "../validate.js";
 
-/** Defaults of stylize() and the CLI: see the README for how they were chosen. */
-export const STYLIZE_DEFAULTS = {
-  size: 512,
-  styleScale: 1,
-  iterations: 300,
-  init: "content" as const,
-  seed: 0,
-  optimizer: "lbfgs" as const,
-  historySize: 100,
-  lineSearch: "none" as const,
-  adamLearningRate: 10,
-  lbfgsLearningRate: 1,
-  precision: "fp32" as PrecisionRequest,
-};
-
-/**
- * The largest size: 100000 px would need about a terabyte even in tiles, so a larger request is a
- * typo, and bounding it bounds every size computation of the checks.
- */
-export const SIZE_LIMIT = 100_000;
-/** Style images at 1/100 to 10 times the output size: beyond that a style image is a few pixels or larger than any memory. */
-export const STYLE_SCALE_LIMITS = { min: 0.01, max: 10 } as const;
+/** The defaults of stylize() (DEFAULTS, from the option registry; this name is kept for callers). */
+export const STYLIZE_DEFAULTS = DEFAULTS;
 
 export type Init = "noise" | "content" | "style" | { image: ImageSource };
 
@@ -46,11 +18,9 @@ export type Init = "noise" | "content" | "style" | { image: ImageSource };
  * Whose colours the picture has: "style" the painting's (the classic transfer), "luminance" the photo's,
  * only the luminance being stylized, "histogram" the photo's, by recolouring the painting first.
  */
-export const COLORS = ["style", "luminance", "histogram"] as const;
 export type Colors = (typeof COLORS)[number];
-
-export const PRECISIONS = ["fp32", "int8", "mixed"] as const;
 export type PrecisionRequest = (typeof PRECISIONS)[number];
+export { COLORS, PRECISIONS };
 
 export interface Progress {
   /** 1-based evaluation count; an iteration is one evaluation of the loss and its gradient. */
@@ -66,6 +36,11 @@ export interface Progress {
   tv: number;
   /** Seconds since the optimisation started (building the objective of each scale included). */
   seconds: number;
+  /**
+   * Where this iteration's time went, in seconds: the objective's evaluation, the optimiser's step,
+   * and the rest (the callbacks of the iteration before: progress, snapshots).
+   */
+  timing: { objective: number; optimizer: number; other: number };
   /** 1-based index of the scale being optimised, of `scales` (1 of 1 without multi-scale). */
   scale: number;
   scales: number;
@@ -192,112 +167,33 @@ export function positiveNumber(name: string, v: number | undefined, fallback: nu
   return finiteNumber(name, v ?? fallback, { above: 0 });
 }
 
-const STYLIZE_KEYS = [
-  ...OBJECTIVE_OPTION_KEYS,
-  "content",
-  "styles",
-  "size",
-  "styleScale",
-  "init",
-  "seed",
-  "iterations",
-  "scales",
-  "optimizer",
-  "learningRate",
-  "historySize",
-  "lineSearch",
-  "colors",
-  "originalColors",
-  "masks",
-  "styleMasks",
-  "weights",
-  "threads",
-  "device",
-  "precision",
-  "maxMemory",
-  "tile",
-  "onStage",
-  "onProgress",
-  "onSnapshot",
-  "snapshotEvery",
-  "signal",
-] as const;
+/** The keys of stylize()'s options object: the registry's objective, stylize and runtime options. */
+const STYLIZE_KEYS = namesIn("objective", "stylize", "runtime");
 
 /**
- * Checks every option of stylize() for type and range, naming the option; the
- * objective's own options are checked when they are resolved. JavaScript callers
- * and JSON requests can pass anything, so nothing here trusts the types.
+ * Checks every option of stylize() against the option registry, naming the option; the objective's
+ * own options are checked again where they are resolved. JavaScript callers and JSON requests can
+ * pass anything, so nothing here trusts the types.
  */
 export function validateStylizeOptions(o: StylizeOptions): void {
   if (typeof o !== "object" || o === null) throw new UsageError("stylize() takes an options object");
   knownKeys("stylize()", o, STYLIZE_KEYS);
   if (o.content === undefined)
-    throw new UsageError("content is required: a photo's file path or an RgbImage");
-  imageValue("content", o.content);
-  listOf("styles", o.styles, imageValue);
-  if (o.styles.length === 0) throw new UsageError("styles must name at least one style image");
-  const opt = <T>(v: T | undefined, check: (v: T) => void) => {
-    if (v !== undefined) check(v);
-  };
-  opt(o.size, (v) => wholeNumber("size", v, 1, SIZE_LIMIT));
-  opt(o.styleScale, (v) => numberBetween("styleScale", v, STYLE_SCALE_LIMITS.min, STYLE_SCALE_LIMITS.max));
-  opt(o.init, (v) => {
-    if (typeof v === "object" && v !== null && !Array.isArray(v) && "image" in v)
-      imageValue("init.image", v.image);
-    else if (typeof v === "string" && !["noise", "content", "style"].includes(v)) {
-      throw new UsageError(
-        `init must be "noise", "content", "style" or { image: FILE }, got the string ${JSON.stringify(v)}`,
-      );
-    } else oneOfValues("init", v, ["noise", "content", "style"] as const);
-  });
-  opt(o.seed, (v) => wholeNumber("seed", v, Number.MIN_SAFE_INTEGER));
-  opt(o.iterations, (v) => {
-    if (Array.isArray(v)) listOf("iterations", v, (n, x) => wholeNumber(n, x, 1));
-    else wholeNumber("iterations", v, 1);
-  });
-  opt(o.scales, (v) => listOf("scales", v, (n, x) => wholeNumber(n, x, 1, SIZE_LIMIT)));
-  opt(o.optimizer, (v) => oneOfValues("optimizer", v, ["lbfgs", "adam"] as const));
-  opt(o.learningRate, (v) => finiteNumber("learningRate", v, { above: 0 }));
-  opt(o.historySize, (v) => wholeNumber("historySize", v, 1));
-  opt(o.lineSearch, (v) => oneOfValues("lineSearch", v, ["none", "strong-wolfe"] as const));
-  opt(o.colors, (v) => oneOfValues("colors", v, COLORS));
-  opt(o.originalColors, (v) => booleanValue("originalColors", v));
+    throw new UsageError("content is required: a photo's file path or an RgbImage", { option: "content" });
+  checkPresent(o as unknown as Record<string, unknown>, STYLIZE_KEYS);
   if (o.originalColors === true && o.colors !== undefined && o.colors !== "luminance") {
     throw new UsageError(
-      `originalColors is colors "luminance", but colors is "${o.colors}": give only one of them`,
+      message`${opt("originalColors")} is the same as ${opt("colors", "luminance")} and cannot go with ${opt("colors", o.colors)}: give only one of them`,
+      { option: "originalColors" },
     );
   }
   const onePerStyle = (name: string, v: readonly unknown[]) => {
     if (v.length !== o.styles.length)
       throw new UsageError(
         `${name}: ${v.length} given for ${o.styles.length} style image${o.styles.length === 1 ? "" : "s"}: give one per style image, in the same order`,
+        { option: name },
       );
   };
-  opt(o.masks, (v) => {
-    listOf("masks", v, imageValue);
-    onePerStyle("masks", v);
-  });
-  opt(o.styleMasks, (v) => {
-    listOf("styleMasks", v, (n, x) => (x === null ? undefined : imageValue(n, x)));
-    onePerStyle("styleMasks", v);
-  });
-  opt(o.weights, (v) => {
-    if (typeof v === "string") nonEmptyString("weights", v);
-    else if (typeof v !== "object" || v === null || Array.isArray(v)) {
-      throw new UsageError("weights must be a weights path or loaded VggWeights");
-    }
-  });
-  opt(o.threads, (v) => wholeNumber("threads", v, 1));
-  opt(o.device, (v) => oneOfValues("device", v, DEVICE_REQUESTS));
-  opt(o.precision, (v) => oneOfValues("precision", v, PRECISIONS));
-  opt(o.maxMemory, (v) => finiteNumber("maxMemory", v, { above: 0 }));
-  opt(o.tile, (v) => wholeNumber("tile", v, 16));
-  opt(o.onStage, (v) => functionValue("onStage", v));
-  opt(o.onProgress, (v) => functionValue("onProgress", v));
-  opt(o.onSnapshot, (v) => functionValue("onSnapshot", v));
-  opt(o.snapshotEvery, (v) => wholeNumber("snapshotEvery", v, 1));
-  opt(o.signal, (v) => {
-    if (!(v instanceof AbortSignal))
-      throw new UsageError("signal must be an AbortSignal (from an AbortController)");
-  });
+  if (o.masks !== undefined) onePerStyle("masks", o.masks);
+  if (o.styleMasks !== undefined) onePerStyle("styleMasks", o.styleMasks);
 }

@@ -1,4 +1,4 @@
-import { OutOfMemoryError, UsageError } from "../errors.js";
+import { type MessagePart, message, OutOfMemoryError, opt, UsageError } from "../errors.js";
 import { fitLongEdge, type ImageSource, type Size, sourceSize } from "../image/source.js";
 import { deepest } from "../network/layers.js";
 import {
@@ -15,8 +15,9 @@ import {
 import type { ResolvedObjective } from "../objective/options.js";
 import { minimumSize, neededEdge, sizeForStyleEdge } from "../objective/size.js";
 import { cropSize, haloFor, tileCount } from "../objective/tiling.js";
+import { LIMITS } from "../options/registry.js";
 import type { DeviceRequest } from "../runtime/device.js";
-import { type PrecisionRequest, SIZE_LIMIT, STYLE_SCALE_LIMITS, STYLIZE_DEFAULTS } from "./options.js";
+import { type PrecisionRequest, STYLIZE_DEFAULTS } from "./options.js";
 import { type Phase, precisionPhases } from "./precision.js";
 
 /**
@@ -101,7 +102,8 @@ const CONFLICTS: { when: (r: PlanRequest) => boolean; error: (r: PlanRequest) =>
     when: (r) => r.device === "webgpu" && r.precisionAsked === true && (r.precision ?? "fp32") !== "fp32",
     error: (r) =>
       new UsageError(
-        `--precision ${r.precision} runs on the CPU only (WebGPU has no int8 convolution): add --device cpu, or use --precision fp32 on the GPU`,
+        message`${opt("precision", r.precision ?? "")} runs on the CPU only (WebGPU has no int8 convolution): add ${opt("device", "cpu")}, or use ${opt("precision", "fp32")} on the GPU`,
+        { option: "precision" },
       ),
   },
 ];
@@ -216,8 +218,8 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
         : styleSizes.map((s) => sizeForStyleEdge(neededEdge(s, o.styleLayers), input.styleScale))),
     );
   // Advice names only values the caller accepts (a server caps them lower than the library).
-  const maxSize = Math.min(input.limits?.size ?? SIZE_LIMIT, SIZE_LIMIT);
-  const maxStyleScale = Math.min(input.limits?.styleScale ?? STYLE_SCALE_LIMITS.max, STYLE_SCALE_LIMITS.max);
+  const maxSize = Math.min(input.limits?.size ?? LIMITS.size, LIMITS.size);
+  const maxStyleScale = Math.min(input.limits?.styleScale ?? LIMITS.styleScale.max, LIMITS.styleScale.max);
   const fitsMemory = (size: number) => size <= maxSize && peak(size) <= available;
   const halo = haloFor(allLayers);
   const costOf = (c: Size, tile: number | undefined) => {
@@ -232,9 +234,11 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
       const need = smallestSize(small.need);
       // A panorama of 1000:1 would need a size no memory holds: then the shape is the problem.
       const fix = fitsMemory(need)
-        ? `use a size of at least ${need} (--size ${need})`
-        : `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits${input.limits ? "" : " in memory"}: crop it`;
-      throw tooSmallError("the content image", small.got, allLayers, fix);
+        ? message`use a size of at least ${need} (${opt("size", need)})`
+        : [
+            `its shape (${contentSize.width}x${contentSize.height}) is too narrow for a size that fits${input.limits ? "" : " in memory"}: crop it`,
+          ];
+      throw tooSmallError("the content image", small.got, allLayers, fix, "size");
     }
     styleSizes.forEach((s, i) => {
       const st = input.stylesAsGiven
@@ -245,22 +249,19 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
         const scale = Math.ceil((100 * st.need) / size) / 100;
         const need = smallestSize(size);
         // Only advice that can be followed: a style scale and a size within the limits and the memory.
-        const fixes = [
-          ...(scale <= maxStyleScale
-            ? [`use a style scale of at least ${scale} (--style-scale ${scale})`]
+        const byScale = scale <= maxStyleScale;
+        const bySize = fitsMemory(need);
+        const fix: MessagePart[] = [
+          ...(byScale ? message`use a style scale of at least ${scale} (${opt("styleScale", scale)})` : []),
+          ...(byScale && bySize ? [" or "] : []),
+          ...(bySize
+            ? message`${byScale ? "a" : "use a"} size of at least ${need} (${opt("size", need)})`
             : []),
-          ...(fitsMemory(need) ? [`a size of at least ${need} (--size ${need})`] : []),
+          ...(byScale || bySize
+            ? []
+            : [`its shape (${s.width}x${s.height}) is too narrow for a size that fits: crop it`]),
         ];
-        const fix =
-          fixes.length > 0
-            ? fixes.join(" or ")
-            : `its shape (${s.width}x${s.height}) is too narrow for a size that fits: crop it`;
-        throw tooSmallError(
-          what,
-          st.got,
-          o.styleLayers,
-          fixes.length === 1 ? fix.replace(/^a size/, "use a size") : fix,
-        );
+        throw tooSmallError(what, st.got, o.styleLayers, fix, byScale ? "styleScale" : "size");
       }
     });
     const { tile } = layout(size);
@@ -287,11 +288,13 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
     }
     const min = minimumSize(allLayers);
     const limit =
-      input.maxMemory === undefined ? "close other programs or give it more memory" : "raise --max-memory";
+      input.maxMemory === undefined
+        ? ["close other programs or give it more memory"]
+        : message`raise ${opt("maxMemory")}`;
     const fix =
       lo >= min
-        ? `the largest size that fits is ${lo} (--size ${lo})`
-        : `even the smallest picture does not fit: ${limit}`;
+        ? message`the largest size that fits is ${lo} (${opt("size", lo)})`
+        : ["even the smallest picture does not fit: ", ...limit];
     // With a large --style-scale the style images' forward pass, not the picture, is what does not fit.
     const c = fitLongEdge(contentSize, largest.size);
     const styleDominates = styleSizes.some((st) => {
@@ -299,24 +302,31 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
       return targetBytes(f.width, f.height, o.styleLayers) > objectiveBytes(c.width, c.height, allLayers);
     });
     const styleNote = styleDominates
-      ? `; most of it is for the style images at ${input.styleScale} x the size (a smaller --style-scale needs less)`
-      : "";
+      ? message`; most of it is for the style images at ${input.styleScale} x the size (a smaller ${opt("styleScale")} needs less)`
+      : [];
     const precisionNote = int8
-      ? "; int8 needs about twice float32's memory while it calibrates (--precision fp32 needs less)"
-      : "";
+      ? message`; int8 needs about twice float32's memory while it calibrates (${opt("precision", "fp32")} needs less)`
+      : [];
     const tileNote =
       largest.tile === undefined
-        ? ""
+        ? []
         : input.tile === undefined
-          ? `, even evaluated in tiles of ${largest.tile} px`
-          : ` in tiles of ${largest.tile} px (a smaller --tile needs less)`;
+          ? [`, even evaluated in tiles of ${largest.tile} px`]
+          : message` in tiles of ${largest.tile} px (a smaller ${opt("tile")} needs less)`;
     const historyNote =
       input.historySize !== undefined && input.optimizer === "lbfgs"
-        ? `, with ${input.historySize} L-BFGS pairs (a smaller --history needs less)`
-        : "";
+        ? message`, with ${input.historySize} L-BFGS pairs (a smaller ${opt("historySize")} needs less)`
+        : [];
     throw new OutOfMemoryError(
-      `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory${tileNote}${historyNote}${styleNote}${precisionNote}, ` +
-        `but ${formatBytes(available)} is available${input.maxMemory === undefined ? "" : " (max memory)"}: ${fix}`,
+      [
+        `a ${largest.width}x${largest.height} picture needs about ${formatBytes(largest.peakBytes)} of memory`,
+        ...tileNote,
+        ...historyNote,
+        ...styleNote,
+        ...precisionNote,
+        `, but ${formatBytes(available)} is available${input.maxMemory === undefined ? "" : " (max memory)"}: `,
+        ...fix,
+      ],
       { exitCode: 2 },
     );
   }
@@ -336,10 +346,20 @@ function tooSmall(
   return longEdge >= need ? undefined : { got: fitLongEdge(size, longEdge), need };
 }
 
-function tooSmallError(what: string, got: Size, layers: readonly string[], fix: string): UsageError {
+function tooSmallError(
+  what: string,
+  got: Size,
+  layers: readonly string[],
+  fix: readonly MessagePart[],
+  option: string,
+): UsageError {
   const min = minimumSize(layers);
   return new UsageError(
-    `${what} becomes ${got.width}x${got.height}, too small for layer ${deepest(layers)}, which needs at least ` +
-      `${min}x${min} pixels: ${fix}, or use layers that stop earlier (--content-layers, --style-layers)`,
+    [
+      `${what} becomes ${got.width}x${got.height}, too small for layer ${deepest(layers)}, which needs at least ${min}x${min} pixels: `,
+      ...fix,
+      ...message`, or use layers that stop earlier (${opt("contentLayers")}, ${opt("styleLayers")})`,
+    ],
+    { option },
   );
 }

@@ -1,4 +1,4 @@
-import { DivergedError } from "../errors.js";
+import { DivergedError, message, opt } from "../errors.js";
 import type { LossTerms, Objective } from "../objective/objective.js";
 import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
@@ -72,8 +72,7 @@ export async function optimizeOnce(
     // Stopped before the last phase evaluated anything: the optimiser's own best stands.
     if (result.reason === "aborted" && anyBest) return { result, terms: anyBest.terms };
     throw new DivergedError(
-      `the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. ` +
-        "Try smaller weights, a smaller learning rate or the L-BFGS line search (--line-search strong-wolfe).",
+      message`the optimisation diverged at iteration ${evaluation} (loss ${latest?.total ?? "NaN"}); nothing was saved. Try smaller weights, a smaller learning rate or the L-BFGS line search (${opt("lineSearch", "strong-wolfe")}).`,
     );
   }
   return { result, terms: bestTerms };

@@ -1,4 +1,4 @@
-import { UsageError } from "../errors.js";
+import { message, opt, UsageError } from "../errors.js";
 import { positiveInteger, STYLIZE_DEFAULTS, type StylizeOptions } from "./options.js";
 
 /** One scale of a run: its long edge and its evaluations. */
@@ -63,8 +63,7 @@ export function planScales(options: Pick<StylizeOptions, "size" | "scales" | "it
   if (list.length !== sizes.length) {
     throw new UsageError(
       auto
-        ? `${list.length} iteration counts given, but --size ${size} runs coarse to fine at ${sizes.join(",")} by default: ` +
-            `give ${sizes.length} counts, or choose the scales (--scales; --scales ${size} for one scale)`
+        ? message`${list.length} iteration counts given, but ${opt("size", size)} runs coarse to fine at ${sizes.join(",")} by default: give ${sizes.length} counts, or choose the scales (${opt("scales")}; ${opt("scales", size)} for one scale)`
         : `${list.length} iteration counts given for ${sizes.length} scales`,
     );
   }

@@ -174,6 +174,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             style: t.style,
             tv: t.tv,
             seconds: (performance.now() - started) / 1000,
+            timing: info.timing,
             scale: k + 1,
             scales: steps.length,
             width: content.width,

@@ -19,3 +19,12 @@ export function needsShared(): { skip?: string } {
   }
   return { skip: `no ${WEIGHTS_DIR}` };
 }
+
+/**
+ * Skips a test that needs something this machine lacks (root, a tmpfs); under CI=true the test
+ * fails instead, so that a CI run never passes by skipping it.
+ */
+export function skipUnlessCi(t: { skip: (message?: string) => void }, reason: string): void {
+  if (process.env.CI === "true") throw new Error(`CI=true, but this test cannot run: ${reason}`);
+  t.skip(reason);
+}

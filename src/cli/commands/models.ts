@@ -25,16 +25,17 @@ function spec(name: string | undefined): ModelSpec {
   return s;
 }
 
-export const MODELS_FLAG_NAMES = ["url", "force", "help"];
+export const MODELS_FLAGS = {
+  url: { type: "string" },
+  force: { type: "boolean", short: "f" },
+  help: { type: "boolean", short: "h" },
+} as const;
+export const MODELS_FLAG_NAMES = Object.keys(MODELS_FLAGS);
 
 export async function modelsCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: {
-      url: { type: "string" },
-      force: { type: "boolean", short: "f" },
-      help: { type: "boolean", short: "h" },
-    },
+    options: MODELS_FLAGS,
     allowPositionals: true,
     strict: true,
   });

@@ -34,7 +34,7 @@ Examples:
   stylegram serve --port 3000 --concurrency 2
   stylegram serve --host 0.0.0.0 --allowed-host mybox.local`;
 
-const SERVE_FLAGS = {
+export const SERVE_FLAGS = {
   port: { type: "string" },
   host: { type: "string" },
   "allowed-host": { type: "string", multiple: true },

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { StoppedBeforeStartError, UsageError } from "../../errors.js";
+import { message, opt, StoppedBeforeStartError, UsageError } from "../../errors.js";
 import {
   assertNotAnInput,
   checkWritable,
@@ -12,80 +12,23 @@ import {
 import { reserveOutput, saveResult } from "../../fsutil/results.js";
 import { assertImageFile, encodeImage, formatForPath } from "../../image/io.js";
 import { formatBytes } from "../../objective/memory.js";
+import { checkOption } from "../../options/check.js";
+import { DEFAULTS } from "../../options/defaults.js";
 import { defaultThreads } from "../../runtime/session.js";
-import {
-  COLORS,
-  type Init,
-  PRECISIONS,
-  STYLE_SCALE_LIMITS,
-  STYLIZE_DEFAULTS,
-  type Stage,
-} from "../../stylize/options.js";
+import { type Stage, type StylizeOptions, validateStylizeOptions } from "../../stylize/options.js";
 import { MIXED_FP32_SHARE, planScales, stylize } from "../../stylize/stylize.js";
-import {
-  deviceFromFlags,
-  OBJECTIVE_FLAGS,
-  OBJECTIVE_HELP,
-  objectiveOptions,
-  tileFromFlags,
-  weightsFromFlags,
-} from "../objective-flags.js";
-import { joinNegativeValues, oneOf, parseCount, parseNumber, parseNumbers, valueFlags } from "../parse.js";
+import { flagHelp, optionsFromFlags, parseArgsOptions, withFlagErrors } from "../options.js";
+import { joinNegativeValues, valueFlags } from "../parse.js";
 import { ProgressReporter } from "../progress.js";
 import { exitCodeFor, type StopSignal, withStopSignals } from "../signals.js";
+import { weightsFor } from "../weights.js";
 
 export const STYLIZE_HELP = `Usage: stylegram CONTENT STYLE [STYLE...] -o OUT [options]
 
 Repaints the CONTENT photo in the style of the STYLE image(s) and writes OUT
 (format from its extension: .png, .jpg, .webp, .tif).
 
-Output and optimisation:
-  -o, --output FILE      the result (required); never one of the inputs
-  -f, --force            overwrite OUT (and snapshots) if they exist
-  --size N               long edge of the output in pixels (default ${STYLIZE_DEFAULTS.size}); above 1024,
-                         coarse to fine by default: 512, 1024, ... up to N, each finer
-                         scale with 5x fewer iterations (--size 4096: 300,60,12,5)
-  --iterations N[,N...]  loss evaluations (default ${STYLIZE_DEFAULTS.iterations}); with --scales, per scale
-  --scales S,S,...       coarse-to-fine: optimise at these long edges in turn, each from
-                         the previous result upsampled; the last is the output size
-                         (e.g. --scales 256,512 --iterations 200,100; --scales N for one scale)
-  --init WHAT            noise, content, style, or an image FILE (default ${STYLIZE_DEFAULTS.init})
-  --seed N               seed of the noise for --init noise (default ${STYLIZE_DEFAULTS.seed})
-  --optimizer NAME       lbfgs or adam (default ${STYLIZE_DEFAULTS.optimizer})
-  --learning-rate N      L-BFGS step (default ${STYLIZE_DEFAULTS.lbfgsLearningRate}) or Adam step in pixels (default ${STYLIZE_DEFAULTS.adamLearningRate})
-  --history N            L-BFGS history size (default ${STYLIZE_DEFAULTS.historySize}, fewer when 100 pairs
-                         would not fit beside the graph in memory)
-  --line-search NAME     none or strong-wolfe, for L-BFGS (default ${STYLIZE_DEFAULTS.lineSearch})
-  --precision P          fp32, int8 or mixed (default ${STYLIZE_DEFAULTS.precision}; a GPU runs fp32 only): int8
-                         runs the convolutions on the CPU's int8 units, about 2.5x faster a
-                         step and a few percent less accurate; mixed finishes each scale in
-                         float32, so the picture is float32's optimum. CPU only.
-  --style-scale N        style images at N x the output size (default ${STYLIZE_DEFAULTS.styleScale});
-                         smaller values copy smaller strokes
-  --print-every N        without a terminal, print progress every N iterations (default 10)
-  --save-every N         also save the image every N iterations, as OUT_0100.png etc.
-  --log FILE             one JSON line per iteration: {iteration, loss, content, style, tv, seconds,
-                         device, precision}
-  --max-memory SIZE      memory the run may use, e.g. 8G or 500M (default: what is available);
-                         a run that would not fit stops at once and names the largest --size that does
-
-Colour and regions (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer"):
-  --colors WHOSE         whose colours the picture has (default style):
-                           style      the painting's, as in the classic transfer
-                           histogram  the photo's: the painting is first recoloured to the photo's
-                                      mean colour and colour covariance, then its strokes transferred
-                           luminance  the photo's: only the luminance is stylized, the photo's
-                                      chroma kept (best when the two images' brightness histograms
-                                      are alike; else the picture's contrast can look off)
-  --original-colors      the same as --colors luminance
-  --mask FILE            styles by region: once per style image, in their order; that style applies
-                         where its mask (drawn over the photo, resized to it) is white. Black in every
-                         mask: no style there, the photo's content stays; under two masks: both styles.
-                         With masks, --style-blend weighs the regions' styles.
-  --style-mask FILE|none once per style image: take its style only where this mask over the style
-                         image is white (none: the whole image)
-
-${OBJECTIVE_HELP}
+${flagHelp("stylize", ["output", "optimisation", "colour", "objective", "runtime"])}
 
 Examples:
   stylegram photo.jpg starry_night.jpg -o out.png
@@ -103,16 +46,6 @@ export function snapshotPath(output: string, iteration: number, iterations: numb
   const ext = path.extname(output);
   const digits = Math.max(4, String(iterations).length);
   return `${output.slice(0, output.length - ext.length)}_${String(iteration).padStart(digits, "0")}${ext}`;
-}
-
-/** "8G", "500M", "1.5GB", "2000000000": bytes. */
-export function parseBytes(flag: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
-  const unit = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[(m?.[2] ?? "").toLowerCase()];
-  const bytes = m && unit ? Number(m[1]) * unit : Number.NaN;
-  if (!(bytes > 0)) throw new UsageError(`${flag} expects a size such as 8G or 500M, got "${text}"`);
-  return bytes;
 }
 
 /** A line for each set-up step, so that no run sits silent while the weights load and the graph builds. */
@@ -171,31 +104,7 @@ class RunLog {
   }
 }
 
-const STYLIZE_FLAGS = {
-  output: { type: "string", short: "o" },
-  force: { type: "boolean", short: "f" },
-  size: { type: "string" },
-  iterations: { type: "string" },
-  scales: { type: "string" },
-  init: { type: "string" },
-  seed: { type: "string" },
-  optimizer: { type: "string" },
-  "learning-rate": { type: "string" },
-  history: { type: "string" },
-  "line-search": { type: "string" },
-  precision: { type: "string" },
-  "style-scale": { type: "string" },
-  colors: { type: "string" },
-  "original-colors": { type: "boolean" },
-  mask: { type: "string", multiple: true },
-  "style-mask": { type: "string", multiple: true },
-  "print-every": { type: "string" },
-  "save-every": { type: "string" },
-  log: { type: "string" },
-  "max-memory": { type: "string" },
-  help: { type: "boolean", short: "h" },
-  ...OBJECTIVE_FLAGS,
-} as const;
+const STYLIZE_FLAGS = { ...parseArgsOptions("stylize"), help: { type: "boolean", short: "h" } } as const;
 
 export const STYLIZE_FLAG_NAMES = Object.keys(STYLIZE_FLAGS);
 
@@ -210,59 +119,56 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
     out(`${STYLIZE_HELP}\n`);
     return 0;
   }
+  return withFlagErrors(values, () => run(values, positionals));
+}
+
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+async function run(values: Values, positionals: string[]): Promise<number> {
   const [content, ...styles] = positionals;
   if (!content || styles.length === 0)
     throw new UsageError("give a content image and at least one style image");
-  const output = values.output;
+  const flags = optionsFromFlags("stylize", values);
+  const {
+    output,
+    force = false,
+    saveEvery,
+    log,
+    printEvery,
+    fetch,
+    weights: weightsPath,
+    ...library
+  } = flags as {
+    output?: string;
+    force?: boolean;
+    saveEvery?: number;
+    log?: string;
+    printEvery?: number;
+    fetch?: boolean;
+    weights?: string;
+  } & Omit<StylizeOptions, "content" | "styles">;
   if (!output) throw new UsageError("give the output file with -o OUT");
-  const force = values.force === true;
-
-  const iterationList = parseNumbers("--iterations", values.iterations);
-  iterationList?.forEach((n) => {
-    parseCount("--iterations", String(n));
-  });
-  const scales = parseNumbers("--scales", values.scales);
-  scales?.forEach((n) => {
-    parseCount("--scales", String(n));
-  });
-  const size = parseCount("--size", values.size);
-  // Validated here, before minutes of work, and the totals known for snapshot names.
-  const plan = planScales({
-    ...(size === undefined ? {} : { size }),
-    ...(scales === undefined ? {} : { scales }),
-    ...(iterationList === undefined
-      ? {}
-      : { iterations: iterationList.length === 1 ? (iterationList[0] as number) : iterationList }),
-  });
-  const iterations = plan.reduce((n, p) => n + p.iterations, 0);
-  const saveEvery = parseCount("--save-every", values["save-every"]);
-  const seed = parseNumber("--seed", values.seed);
-  if (seed !== undefined && !Number.isInteger(seed))
-    throw new UsageError(`--seed expects a whole number, got "${values.seed}"`);
-  const initText = values.init ?? STYLIZE_DEFAULTS.init;
-  const init: Init =
-    initText === "noise" || initText === "content" || initText === "style" ? initText : { image: initText };
-  if (typeof init === "object" && !fs.existsSync(init.image as string)) {
+  const options: StylizeOptions = { ...library, content, styles };
+  // Every option checked by the library before minutes of work (and the weights' loading).
+  validateStylizeOptions(options);
+  for (const [name, v] of Object.entries({ saveEvery, printEvery }))
+    if (v !== undefined) checkOption(name, v);
+  // The totals are known here, for the snapshots' names.
+  const steps = planScales(options);
+  const iterations = steps.reduce((n, p) => n + p.iterations, 0);
+  const { init, masks, styleMasks } = options;
+  if (typeof init === "object" && typeof init.image === "string" && !fs.existsSync(init.image)) {
     throw new UsageError(
-      `--init ${initText}: give noise, content, style or an image file (no file ${initText} exists)`,
+      message`${opt("init", init.image)}: give noise, content, style or an image file (no file ${init.image} exists)`,
+      { option: "init" },
     );
   }
-  const masks = values.mask;
-  const styleMasks = values["style-mask"]?.map((m) => (m === "none" ? null : m));
-  const perStyle = (flag: string, given: readonly unknown[] | undefined) => {
-    if (given !== undefined && given.length !== styles.length)
-      throw new UsageError(
-        `${given.length} ${flag} for ${styles.length} style image${styles.length === 1 ? "" : "s"}: give ${flag} once per style image, in their order`,
-      );
-  };
-  perStyle("--mask", masks);
-  perStyle("--style-mask", styleMasks);
   const inputs = [
     content,
     ...styles,
     ...(typeof init === "object" ? [init.image as string] : []),
-    ...(masks ?? []),
-    ...(styleMasks ?? []).filter((m): m is string => m !== null),
+    ...((masks ?? []) as string[]),
+    ...((styleMasks ?? []) as (string | null)[]).filter((m): m is string => m !== null),
   ];
   for (const f of inputs) assertImageFile(f);
 
@@ -274,7 +180,6 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
       : Array.from({ length: Math.floor(iterations / saveEvery) }, (_, k) =>
           snapshotPath(output, (k + 1) * saveEvery, iterations),
         );
-  const log = values.log;
   const outputs: [string, string][] = [
     ["-o", output],
     ...(log ? [["--log", log] as [string, string]] : []),
@@ -297,49 +202,22 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
       throw new UsageError(`${flag} and ${clash[0]} name the same file, ${file}: give them different names`);
   });
 
-  const requestedThreads = parseCount("--threads", values.threads);
   const cores = defaultThreads();
-  if (requestedThreads !== undefined && requestedThreads > cores) {
+  if (options.threads !== undefined && options.threads > cores) {
     process.stderr.write(
-      `note: --threads ${requestedThreads} is more than the ${cores} cores here; using ${cores} (more threads than cores only slows onnxruntime down)\n`,
+      `note: --threads ${options.threads} is more than the ${cores} cores here; using ${cores} (more threads than cores only slows onnxruntime down)\n`,
     );
+    options.threads = cores;
   }
-  const threads = requestedThreads === undefined ? undefined : Math.min(requestedThreads, cores);
-  const learningRate = parseNumber("--learning-rate", values["learning-rate"]);
-  if (learningRate !== undefined && !(learningRate > 0))
-    throw new UsageError(`--learning-rate expects a number > 0, got "${values["learning-rate"]}"`);
-  const history = parseCount("--history", values.history);
-  const styleScale = parseNumber("--style-scale", values["style-scale"]);
-  if (
-    styleScale !== undefined &&
-    !(styleScale >= STYLE_SCALE_LIMITS.min && styleScale <= STYLE_SCALE_LIMITS.max)
-  )
-    throw new UsageError(
-      `--style-scale expects a number from ${STYLE_SCALE_LIMITS.min} to ${STYLE_SCALE_LIMITS.max}, got "${values["style-scale"]}"`,
-    );
-  const printEvery = parseCount("--print-every", values["print-every"]) ?? 10;
-  const optimizer = oneOf("--optimizer", values.optimizer, ["lbfgs", "adam"] as const);
-  const lineSearch = oneOf("--line-search", values["line-search"], ["none", "strong-wolfe"] as const);
-  const precision = oneOf("--precision", values.precision, PRECISIONS);
-  const colorsFlag = oneOf("--colors", values.colors, COLORS);
-  if (values["original-colors"] === true && colorsFlag !== undefined && colorsFlag !== "luminance")
-    throw new UsageError(
-      `--original-colors is --colors luminance; it cannot go with --colors ${colorsFlag}: give only one of them`,
-    );
-  const colors = values["original-colors"] === true ? "luminance" : colorsFlag;
-  const maxMemory = parseBytes("--max-memory", values["max-memory"]);
-  const tile = tileFromFlags(values);
-  const objective = objectiveOptions(values);
-  if (objective.styleLayers?.length === 0) {
+  if (options.styleLayers?.length === 0) {
     process.stderr.write(
-      objective.contentLayers?.length === 0
+      options.contentLayers?.length === 0
         ? "note: no content and no style layers: only the smoothness term is optimised\n"
         : "note: no style layers: the picture takes nothing from the painting\n",
     );
   }
-  const device = deviceFromFlags(values);
 
-  const progress = new ProgressReporter(process.stderr, printEvery);
+  const progress = new ProgressReporter(process.stderr, printEvery ?? DEFAULTS.printEvery);
   const warn = (s: string) => progress.line(`warning: ${s}`);
   const release = reserveOutput(output);
   let runLog: RunLog | undefined;
@@ -353,30 +231,14 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
     };
     let snapshotFailed = false;
     const { value: result, stoppedBy } = await withStopSignals(stop, async (signal) => {
-      const weights = await weightsFromFlags(values, signal);
+      const weights = await weightsFor(weightsPath, fetch === true, signal);
       try {
         return await stylize({
-          content,
-          styles,
-          ...objective,
-          iterations: plan.map((p) => p.iterations),
-          scales: plan.map((p) => p.size),
-          init,
-          ...(styleScale === undefined ? {} : { styleScale }),
-          ...(seed === undefined ? {} : { seed }),
-          ...(optimizer === undefined ? {} : { optimizer }),
-          ...(learningRate === undefined ? {} : { learningRate }),
-          ...(history === undefined ? {} : { historySize: history }),
-          ...(lineSearch === undefined ? {} : { lineSearch }),
-          ...(maxMemory === undefined ? {} : { maxMemory }),
-          ...(tile === undefined ? {} : { tile }),
-          ...(device === undefined ? {} : { device }),
-          ...(precision === undefined ? {} : { precision }),
+          ...options,
+          // The scales as planned above, so that the snapshots' names match the run.
+          iterations: steps.map((p) => p.iterations),
+          scales: steps.map((p) => p.size),
           weights,
-          ...(threads === undefined ? {} : { threads }),
-          ...(colors === undefined ? {} : { colors }),
-          ...(masks === undefined ? {} : { masks }),
-          ...(styleMasks === undefined ? {} : { styleMasks }),
           signal,
           onStage: (s) => progress.line(describeStage(s)),
           onProgress: (p) => {
@@ -388,6 +250,7 @@ export async function stylizeCommand(argv: string[], out: (s: string) => void): 
               style: p.style,
               tv: p.tv,
               seconds: p.seconds,
+              timing: p.timing,
               device: p.device,
               precision: p.precision,
             });

@@ -1,16 +1,14 @@
-/**
- * The `stylegram` command that does what a set of stylize() options does: the
- * one mapping from the library's option names to the CLI's flags, so that the
- * web app can show, beside each result, a command that makes the same picture.
- * It imports nothing, so a page could bundle it too.
- */
+import { flagOf } from "./registry.js";
 
-/** Options whose flag is not the option's name in kebab case. */
-const FLAG_NAMES: Record<string, string> = { historySize: "history" };
+/**
+ * The `stylegram` command that does what a set of stylize() options does, with each option's flag
+ * from the registry, so that the web app can show, beside each result, a command that makes the
+ * same picture.
+ */
 
 /** The flag of a stylize() option: styleWeight -> --style-weight. */
 export function flagFor(option: string): string {
-  return `--${FLAG_NAMES[option] ?? option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return flagOf(option) ?? `--${option}`;
 }
 
 /** One word for a POSIX shell: left bare when it is safe, else in single quotes. */
