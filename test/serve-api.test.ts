@@ -695,24 +695,55 @@ describe("stylegram serve's API", shared, () => {
 
   test("the advice of a refusal suggests no value the API refuses", async () => {
     const s = await serve();
-    // A valid 1x400 PNG: so narrow that only a size far over the API's 4096 (or a style scale over 8) would do.
-    const narrow = await sharp({ create: { width: 400, height: 1, channels: 3, background: "#357" } })
-      .png()
-      .toBuffer();
-    for (const [what, form] of [
-      ["style", jobForm({ content: photo, styles: [[narrow, "strip.png"]], options: { size: 64 } })],
-      ["content", jobForm({ content: [narrow, "strip.png"], styles: [painting], options: { size: 64 } })],
-    ] as const) {
+    const strip = (width: number, height: number) =>
+      sharp({ create: { width, height, channels: 3, background: "#357" } })
+        .png()
+        .toBuffer();
+    const cases: [string, FormData, RegExp][] = [
+      // 100x10 at 64 px: a style scale of about 2.5 or a size of about 160 would do, both within the API's caps.
+      [
+        "a style image a little narrow",
+        jobForm({ content: photo, styles: [[await strip(100, 10), "strip.png"]], options: { size: 64 } }),
+        /"styleScale": 2\.\d+\) or a size of at least \d+ \("size": \d+\)/,
+      ],
+      // 1000x10: a style scale of about 25 (over the API's 8) or a size of about 1600: only the size is said.
+      [
+        "a style image too narrow for the style scales the API takes",
+        jobForm({ content: photo, styles: [[await strip(1000, 10), "strip.png"]], options: { size: 64 } }),
+        /^(?!.*"styleScale").*\("size": 1\d{3}\)/,
+      ],
+      // 400x1: nothing within the caps would do.
+      [
+        "a style image too narrow for anything",
+        jobForm({ content: photo, styles: [[await strip(400, 1), "strip.png"]], options: { size: 64 } }),
+        /\(400x1\) is too narrow for a size that fits: crop it/,
+      ],
+      [
+        "a photo too narrow for anything",
+        jobForm({ content: [await strip(400, 1), "strip.png"], styles: [painting], options: { size: 64 } }),
+        /\(400x1\) is too narrow for a size that fits: crop it/,
+      ],
+    ];
+    for (const [what, form, advice] of cases) {
       const r = await post(s, form);
       assert.equal(r.statusCode, 400, `${what}: ${r.body}`);
       const { error } = r.json() as { error: string };
-      for (const [, flag, value] of error.matchAll(/\((--[a-z-]+) ([^\s),]+)\)/g)) {
-        const key = Object.keys(JOB_OPTIONS.properties).find((k) => flagFor(k) === flag);
-        if (key === undefined) continue;
-        const allowed = Value.Check(JOB_OPTIONS, { [key]: Number(value) });
-        assert.ok(allowed, `${what}: suggests ${flag} ${value}: ${error}`);
+      assert.match(error, advice, `${what}: ${error}`);
+      // Every value suggested, as a JSON field or a CLI flag, is one the API takes.
+      const suggested = [
+        ...[...error.matchAll(/"(\w+)": (-?[\d.e+]+)/g)].map(([, key, value]) => [key, value]),
+        ...[...error.matchAll(/\((--[a-z-]+) ([^\s),]+)\)/g)].map(([, flag, value]) => [
+          Object.keys(JOB_OPTIONS.properties).find((k) => flagFor(k) === flag),
+          value,
+        ]),
+      ];
+      for (const [key, value] of suggested) {
+        if (key === undefined || !(key in JOB_OPTIONS.properties)) continue;
+        assert.ok(
+          Value.Check(JOB_OPTIONS, { [key]: Number(value) }),
+          `${what}: suggests ${key} ${value}: ${error}`,
+        );
       }
-      assert.match(error, /\(400x1\) is too narrow for a size that fits: crop it/, error);
     }
   });
 
