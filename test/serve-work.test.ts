@@ -91,7 +91,7 @@ describe("stylegram serve stays free while jobs compute", needsShared(), () => {
     const { url } = await listen();
     const id = await submit(
       url,
-      jobForm({ content: photo, styles: [painting], options: { size: 512, iterations: 3 } }),
+      jobForm({ content: photo, styles: [painting], options: { size: 512, iterations: 50 } }),
     );
     await until(url, id, (j) => j.iteration >= 1, 120_000);
     const second = until(url, id, (j) => j.iteration >= 2 || j.state !== "running", 120_000);
@@ -103,7 +103,7 @@ describe("stylegram serve stays free while jobs compute", needsShared(), () => {
     const said = (await del.json()) as { state: string };
     if (said.state === "cancelling") {
       assert.equal(del.status, 202);
-      const ended = await until(url, id, (j) => j.state === "cancelled", 120_000);
+      const ended = await until(url, id, (j) => j.state === "cancelled", 60_000);
       assert.ok(ended.result !== null && ended.iteration >= 1, JSON.stringify(ended.result));
     }
   });
