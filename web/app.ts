@@ -4,7 +4,9 @@
  * progress) and reattaches after a reload through #job=ID in the address.
  * Plain DOM code and uPlot; esbuild bundles it (npm run build).
  */
+
 import uPlot from "uplot";
+import type { JobView } from "../src/server/job-view.js";
 
 // ---- The form ---------------------------------------------------------------
 
@@ -298,27 +300,6 @@ async function start(e: SubmitEvent): Promise<void> {
 }
 
 // ---- Following a job --------------------------------------------------------
-
-interface JobView {
-  id: string;
-  state: "queued" | "running" | "cancelling" | "done" | "failed" | "cancelled";
-  position: number | null;
-  iteration: number;
-  iterations: number;
-  loss: number | null;
-  error: string | null;
-  elapsed: number;
-  eta: number | null;
-  stage: string | null;
-  preview: string | null;
-  losses: [number, number][];
-  content: string;
-  styles: string[];
-  options: Record<string, Value | Value[]>;
-  command: string;
-  result: { width: number; height: number; png: string; jpeg: string; webp: string } | null;
-  expiresAt: string | null;
-}
 
 /** The photo's own picture, shown until the first frame arrives (only in the tab that uploaded it). */
 let placeholder: string | undefined;

@@ -27,6 +27,11 @@ export interface LbfgsOptions extends MinimizeOptions {
    * Infinity gives PyTorch's steps.
    */
   maxStep?: number;
+  /**
+   * The first step (and each after a restart) moves the largest coordinate by this much, in the
+   * units of x. Default: PyTorch's step of 1/|g|_1 (see FIRST_STEP).
+   */
+  firstStep?: number;
   /** Where the history lives and how it is multiplied; default "onnxruntime" (see HistoryKind). */
   history?: HistoryKind;
   /**
@@ -145,7 +150,11 @@ async function iterate(
       first = true;
       if (!(gtd < 0)) return tracker.result("converged");
     }
-    t = first ? Math.min(1, 1 / sumAbs(g)) * lr : lr;
+    t = first
+      ? options.firstStep === undefined
+        ? Math.min(1, 1 / sumAbs(g)) * lr
+        : options.firstStep / maxAbs(d)
+      : lr;
     // Trust region in the units of x: shrink the step, never turn it.
     const dMax = maxAbs(d);
     if (t * dMax > maxStep) t = maxStep / dMax;

@@ -1,107 +1,73 @@
-import { type Static, type TSchema, Type } from "@sinclair/typebox";
-import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { DEFAULTS } from "../options/defaults.js";
-import { LIMITS } from "../options/registry.js";
-import { DEVICE_REQUESTS } from "../runtime/device.js";
-import { COLORS, PRECISIONS, STYLIZE_DEFAULTS } from "../stylize/options.js";
+import { CloneType, Kind, type TObject, type TSchema, Type } from "@sinclair/typebox";
+import { checkAgainst } from "../options/check.js";
+import { OPTIONS, type OptionSpec } from "../options/registry.js";
+import type { StylizeOptions } from "../stylize/options.js";
 import { closest, describeValue } from "../validate.js";
 import { HttpError } from "./http-error.js";
 
-const literals = <T extends string>(values: readonly T[], extra: object = {}) =>
-  Type.Union(
-    values.map((v) => Type.Literal(v)),
-    extra,
-  );
-const weight = (fallback: number) => Type.Number({ minimum: 0, maximum: 1e12, default: fallback });
-const layerList = Type.Array(Type.String({ minLength: 1, maxLength: 16 }), { maxItems: 16 });
-const weightList = Type.Array(Type.Number({ minimum: 0, maximum: 1e12 }), { maxItems: 16 });
+/**
+ * The server's caps layered on an option's schema: bounds on numbers (of a list's items too), the
+ * length of lists and of their strings. A cap never loosens the library's own bound.
+ */
+function withCaps(schema: TSchema, caps: Record<string, unknown>): TSchema {
+  const s = CloneType(schema);
+  if (s[Kind] === "Union") {
+    s.anyOf = (s.anyOf as TSchema[]).map((b) => withCaps(b, caps));
+    return s;
+  }
+  if (s[Kind] === "Array") {
+    for (const k of ["maxItems", "minItems"]) if (caps[k] !== undefined) s[k] = caps[k];
+    s.items = withCaps(s.items as TSchema, caps);
+    return s;
+  }
+  if (s[Kind] === "String") {
+    s.maxLength = 16;
+    return s;
+  }
+  if (s[Kind] === "Integer" || s[Kind] === "Number") {
+    if (typeof caps.maximum === "number")
+      s.maximum = Math.min(caps.maximum, (s.maximum as number) ?? Infinity);
+    if (typeof caps.minimum === "number")
+      s.minimum = Math.max(caps.minimum, (s.minimum as number) ?? -Infinity);
+  }
+  return s;
+}
+
+/** The options the API takes: the registry's entries with server caps, in the library's names. */
+const API_OPTIONS = (OPTIONS as readonly OptionSpec[]).filter((o) => o.server !== undefined && o.schema);
 
 /**
- * What a job may ask of stylize(), in the library's own option names: the
- * options that shape the picture. Paths (weights, an init image), threads and
- * memory are the server's to decide, so they are not here, and an unknown name
- * is refused rather than ignored. The bounds keep one request from asking for
- * hours of work; the library's own checks (layer names, sizes against the
- * network, memory) run after these. `default` is what the library uses when the
- * option is left out; the page reads it to fill its form. A new library option
- * is one line here (and one in the page's FIELDS to show it).
+ * What a job may ask of stylize(), in the library's own option names, derived from the option
+ * registry: the options that shape the picture. Paths (weights, an init image), threads and memory are
+ * the server's to decide, so they are not here, and an unknown name is refused rather than ignored.
+ * The caps keep one request from asking for hours of work; the library's own checks (layer names,
+ * sizes against the network, memory) run after these. `default` is what the library uses when the
+ * option is left out; the page reads it to fill its form.
  */
-export const JOB_OPTIONS = Type.Partial(
-  Type.Object({
-    size: Type.Integer({ minimum: 1, maximum: 4096, default: STYLIZE_DEFAULTS.size }),
-    iterations: Type.Union(
-      [
-        Type.Integer({ minimum: 1, maximum: 10_000 }),
-        Type.Array(Type.Integer({ minimum: 1, maximum: 10_000 }), { minItems: 1, maxItems: 8 }),
-      ],
-      { default: STYLIZE_DEFAULTS.iterations },
+export const JOB_OPTIONS: TObject = Type.Partial(
+  Type.Object(
+    Object.fromEntries(
+      API_OPTIONS.map((o) => {
+        const schema = withCaps(o.schema as TSchema, o.server ?? {});
+        if (o.default !== undefined && typeof o.default !== "object") schema.default = o.default;
+        else if (Array.isArray(o.default)) schema.default = o.default;
+        return [o.name, schema];
+      }),
     ),
-    scales: Type.Array(Type.Integer({ minimum: 1, maximum: 4096 }), { maxItems: 8 }),
-    // The library's lower bound; a lower top than its own, since style images of 8x a 4096 size are enough work.
-    styleScale: Type.Number({
-      minimum: LIMITS.styleScale.min,
-      maximum: 8,
-      default: STYLIZE_DEFAULTS.styleScale,
-    }),
-    init: literals(["content", "noise", "style"] as const, { default: STYLIZE_DEFAULTS.init }),
-    seed: Type.Integer({ minimum: -(2 ** 31), maximum: 2 ** 31 - 1, default: STYLIZE_DEFAULTS.seed }),
-    optimizer: literals(["lbfgs", "adam"] as const, { default: STYLIZE_DEFAULTS.optimizer }),
-    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 1e6 }),
-    historySize: Type.Integer({ minimum: 1, maximum: 1000, default: STYLIZE_DEFAULTS.historySize }),
-    lineSearch: literals(["none", "strong-wolfe"] as const, { default: STYLIZE_DEFAULTS.lineSearch }),
-    colors: literals(COLORS, { default: "style" }),
-    // The same as colors "luminance", for clients written before colors existed.
-    originalColors: Type.Boolean({ default: false }),
-    contentWeight: weight(DEFAULTS.contentWeight),
-    styleWeight: weight(DEFAULTS.styleWeight),
-    tvWeight: weight(DEFAULTS.tvWeight),
-    contentLayers: layerList,
-    styleLayers: layerList,
-    contentLayerWeights: weightList,
-    styleLayerWeights: weightList,
-    styleBlend: weightList,
-    pooling: literals(["max", "avg"] as const, { default: DEFAULTS.pooling }),
-    device: literals(DEVICE_REQUESTS, { default: "auto" }),
-    precision: literals(PRECISIONS, { default: STYLIZE_DEFAULTS.precision }),
-  }),
+  ),
   { additionalProperties: false },
 );
 
-export type JobOptions = Static<typeof JOB_OPTIONS>;
+type ApiName = Extract<(typeof OPTIONS)[number], { server: unknown }>["name"];
 
-const check = TypeCompiler.Compile(JOB_OPTIONS);
+/** The options of a job: the stylize() options that JOB_OPTIONS lets through. */
+export type JobOptions = Partial<Pick<StylizeOptions, Extract<keyof StylizeOptions, ApiName>>>;
 
-/** What a value of this schema must be, in words: `a whole number from 1 to 4096`. */
-function must(s: TSchema): string {
-  if (Array.isArray(s.anyOf)) {
-    const consts = s.anyOf.map((x: TSchema) => x.const);
-    if (consts.every((c: unknown) => typeof c === "string"))
-      return `one of ${consts.map((c: string) => JSON.stringify(c)).join(", ")}`;
-    return s.anyOf.map(must).join(", or ");
-  }
-  const range = (): string => {
-    const low =
-      s.exclusiveMinimum !== undefined ? `above ${s.exclusiveMinimum}` : (s.minimum as number | undefined);
-    if (typeof low === "number" && s.maximum !== undefined) return ` from ${low} to ${s.maximum}`;
-    if (low !== undefined)
-      return ` ${typeof low === "number" ? `>= ${low}` : low}${s.maximum === undefined ? "" : ` and <= ${s.maximum}`}`;
-    return s.maximum === undefined ? "" : ` <= ${s.maximum}`;
-  };
-  switch (s.type) {
-    case "integer":
-      return `a whole number${range()}`;
-    case "number":
-      return `a number${range()}`;
-    case "boolean":
-      return "true or false";
-    case "string":
-      return `a string of ${s.minLength ?? 0} to ${s.maxLength} characters`;
-    case "array":
-      return `a list of at most ${s.maxItems} items, each ${must(s.items as TSchema)}`;
-    default:
-      return "valid";
-  }
-}
+/** The API's caps on size and style scale, which the advice in an error must stay within. */
+export const API_LIMITS = {
+  size: JOB_OPTIONS.properties.size?.maximum as number,
+  styleScale: JOB_OPTIONS.properties.styleScale?.maximum as number,
+};
 
 /**
  * The `options` field of a job request, parsed and checked against JOB_OPTIONS.
@@ -136,12 +102,17 @@ export function parseJobOptions(text: string | undefined): JobOptions {
       key,
     );
   }
-  const first = check.Errors(value).First();
-  if (first !== undefined) {
-    const field = first.path.split("/")[1] ?? "options";
-    const schema = (JOB_OPTIONS.properties as Record<string, TSchema>)[field] ?? JOB_OPTIONS;
-    const got = (value as Record<string, unknown>)[field];
-    throw new HttpError(400, `options.${field} must be ${must(schema)}, got ${describeValue(got)}`, field);
+  for (const [field, v] of Object.entries(value)) {
+    try {
+      checkAgainst(
+        field,
+        `options.${field}`,
+        (JOB_OPTIONS.properties as Record<string, TSchema>)[field] as TSchema,
+        v,
+      );
+    } catch (e) {
+      throw new HttpError(400, (e as Error).message, field);
+    }
   }
   return value as JobOptions;
 }

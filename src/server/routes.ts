@@ -5,15 +5,16 @@ import type { FastifyInstance, FastifyReply } from "fastify";
 import sharp from "sharp";
 import { type OptionStyle, StylegramError, UsageError } from "../errors.js";
 import type { VggWeights } from "../network/weights.js";
-import { equivalentCommand } from "../options/command-line.js";
+import { type CommandInput, equivalentCommand } from "../options/command-line.js";
 import { checkStylize } from "../stylize/stylize.js";
 import { describeValue } from "../validate.js";
 import type { Admission } from "./admission.js";
 import type { EventStreams } from "./events.js";
 import { clientKey } from "./hosts.js";
 import { HttpError } from "./http-error.js";
+import type { JobView } from "./job-view.js";
 import { Job, type JobQueue } from "./jobs.js";
-import { JOB_OPTIONS, type JobOptions, parseJobOptions } from "./options.js";
+import { API_LIMITS, JOB_OPTIONS, type JobOptions, parseJobOptions } from "./options.js";
 import { readJobUpload, tooManyBytes, type UploadLimits, withUploadNames } from "./uploads.js";
 
 export interface RouteContext {
@@ -56,7 +57,7 @@ function downloadName(content: string, format: Format): string {
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
   const { jobs, queue } = ctx;
 
-  const view = (job: Job) => ({
+  const view = (job: Job): JobView => ({
     id: job.id,
     state: job.state,
     position: queue.position(job) ?? null,
@@ -77,9 +78,9 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       ? {
           width: job.result.width,
           height: job.result.height,
-          ...Object.fromEntries(
+          ...(Object.fromEntries(
             Object.keys(FORMATS).map((f) => [f, `/api/jobs/${job.id}/result?format=${f}`]),
-          ),
+          ) as Record<Format, string>),
         }
       : null,
     expiresAt: job.finishedAt === undefined ? null : new Date(job.finishedAt + ctx.expiryMs).toISOString(),
@@ -142,10 +143,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
               weights: ctx.weights,
             },
             // The advice in an error names only sizes and style scales that this API accepts.
-            {
-              size: JOB_OPTIONS.properties.size.maximum,
-              styleScale: JOB_OPTIONS.properties.styleScale.maximum,
-            },
+            API_LIMITS,
           );
           iterations = steps.reduce((n, p) => n + p.iterations, 0);
         } catch (e) {
@@ -167,7 +165,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
           content: upload.content.name,
           styles: upload.styles.map((s) => s.name),
           output: `${stem}-stylegram.png`,
-          options,
+          options: options as CommandInput["options"],
         });
         // Checked again: the line or the client's share may have filled while this upload arrived.
         ctx.admission.assertMayQueue(client, active(client));

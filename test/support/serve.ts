@@ -3,6 +3,7 @@ import net from "node:net";
 import path from "node:path";
 import sharp from "sharp";
 import type { StylegramServer } from "../../src/server/app.js";
+import type { JobView } from "../../src/server/job-view.js";
 import { OWNER_FILE } from "../../src/server/private-dir.js";
 import { IMAGES_DIR } from "./shared.js";
 
@@ -51,24 +52,8 @@ export function jobDirs(server: StylegramServer): string[] {
   return fs.readdirSync(server.dir).filter((n) => n !== OWNER_FILE);
 }
 
-export interface JobJson {
-  id: string;
-  state: string;
-  position: number | null;
-  iteration: number;
-  iterations: number;
-  loss: number | null;
-  error: string | null;
-  losses: [number, number][];
-  preview: string | null;
-  eta: number | null;
-  stage: string | null;
-  content: string;
-  styles: string[];
-  command: string;
-  options: Record<string, unknown>;
-  result: { width: number; height: number; png: string; jpeg: string; webp: string } | null;
-}
+/** The job's JSON as the API sends it. */
+export type JobJson = JobView;
 
 /** Polls GET /api/jobs/:id until `until` holds (default: the job has ended). */
 export async function waitForJob(
