@@ -55,6 +55,30 @@ describe("stylize", shared, () => {
     assert.notDeepEqual(other.image.data, a.image.data);
   });
 
+  test("from a picture of flat colours and hard edges, or from noise, the default makes progress", async () => {
+    // A red disc and a blue square on white: L-BFGS's classic first step left every later one tiny.
+    const svg = `<svg width="200" height="150" xmlns="http://www.w3.org/2000/svg"><rect width="200" height="150" fill="white"/><circle cx="60" cy="70" r="40" fill="red"/><rect x="110" y="40" width="60" height="60" fill="blue"/></svg>`;
+    const { data, info } = await sharp(Buffer.from(svg))
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const logo = { width: info.width, height: info.height, data: new Uint8Array(data) };
+    for (const init of ["content", "noise"] as const) {
+      const seen: number[] = [];
+      await stylize({
+        ...small(),
+        content: logo,
+        size: 128,
+        iterations: 30,
+        init,
+        onProgress: (p) => void seen.push(p.loss),
+      });
+      const first = seen[0] as number;
+      const best = Math.min(...seen);
+      assert.ok(best < first / 10, `${init}: loss ${first} -> ${best}`);
+    }
+  });
+
   test("original colours keep the content's chroma", async () => {
     const reference = await loadImage(content, { longEdge: 64 });
     const plain = await stylize({ ...small(), iterations: 30 });

@@ -8,6 +8,15 @@ import { STYLIZE_DEFAULTS, type StylizeOptions } from "./options.js";
 import type { Phase } from "./precision.js";
 
 /**
+ * L-BFGS's first step (and each after a restart) moves the pixels by at most this much. PyTorch's
+ * step of 1/|g|_1 moves them by about 1e-3, where the gradient's changes are the kinks of ReLU and
+ * max-pooling, not curvature: from a picture of flat colours and hard edges that first pair made
+ * every later step as small (a 128 px logo: loss 6.2e8 to 6.0e8 in 30 iterations; with this, 1.8e7).
+ * On photos it changes nothing measurable (256 px, 150 evaluations: 2.754e6 against 2.749e6).
+ */
+export const FIRST_STEP = 1;
+
+/**
  * One optimisation over one objective, with the divergence checks. With several phases the
  * arithmetic changes at each boundary inside one optimiser run: its history stays (measured: a
  * restarted L-BFGS lost more than int8's noise costs), but the best point is judged by the last
@@ -66,6 +75,7 @@ export async function optimizeOnce(
           learningRate: options.learningRate ?? STYLIZE_DEFAULTS.lbfgsLearningRate,
           historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
+          firstStep: FIRST_STEP,
         });
   if (bestX) result = { ...result, x: bestX, value: bestValue };
   if (result.reason === "diverged" || !bestTerms) {
