@@ -7,6 +7,7 @@ import {
   type OPTIMIZERS,
   type POOLINGS,
   type PRECISIONS,
+  type PRECONDITIONERS,
 } from "./registry.js";
 
 type Of<T extends readonly string[]> = T[number];
@@ -33,6 +34,7 @@ export const DEFAULTS = {
   lbfgsLearningRate: defaultOf<{ lbfgs: number }>("learningRate").lbfgs,
   adamLearningRate: defaultOf<{ adam: number }>("learningRate").adam,
   precision: defaultOf<Of<typeof PRECISIONS>>("precision"),
+  precondition: defaultOf<Of<typeof PRECONDITIONERS>>("precondition"),
   colors: defaultOf<Of<typeof COLORS>>("colors"),
   device: defaultOf<Of<typeof DEVICES>>("device"),
   printEvery: defaultOf<number>("printEvery"),

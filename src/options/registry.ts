@@ -78,6 +78,7 @@ export const INITS = ["noise", "content", "style"] as const;
 export const COLORS = ["style", "luminance", "histogram"] as const;
 export const PRECISIONS = ["fp32", "int8", "mixed"] as const;
 export const DEVICES = ["cpu", "webgpu", "auto"] as const;
+export const PRECONDITIONERS = ["pyramid", "none"] as const;
 
 const both: readonly Command[] = ["stylize", "loss"];
 const stylizeOnly: readonly Command[] = ["stylize"];
@@ -260,6 +261,17 @@ export const OPTIONS = [
     default: "none",
     help: "strong-wolfe: L-BFGS with a line search (more evaluations per step, never diverges)",
     arg: "NAME",
+    group: "optimisation",
+    scope: "stylize",
+    commands: stylizeOnly,
+    server: {},
+  },
+  {
+    name: "precondition",
+    schema: literals(PRECONDITIONERS),
+    default: "pyramid",
+    help: "L-BFGS moves the picture through a blur pyramid (pyramid: large smooth changes take larger steps, the same optimum in fewer evaluations) or pixel by pixel (none)",
+    arg: "pyramid|none",
     group: "optimisation",
     scope: "stylize",
     commands: stylizeOnly,

@@ -107,6 +107,12 @@ export interface StylizeOptions extends ObjectiveOptions {
   /** L-BFGS line search (default none). */
   lineSearch?: "none" | "strong-wolfe";
   /**
+   * How L-BFGS moves the picture: "pyramid" (default) through a blur pyramid, a linear change of
+   * variables under which large smooth changes take larger steps (the same optimum, reached in fewer
+   * evaluations: src/stylize/precondition.ts), or "none", pixel by pixel.
+   */
+  precondition?: "pyramid" | "none";
+  /**
    * Whose colours the picture has (default "style", the painting's). "luminance": the photo's colours
    * with the stylized luminance (the stylized picture's luminance with the photo's chroma; works best
    * when the photo's and the painting's luminance histograms are alike). "histogram": the painting is

@@ -6,6 +6,7 @@ import type { Differentiable, EvaluationInfo, MinimizeResult } from "../optim/ty
 import { isFiniteVector } from "../optim/vector.js";
 import { STYLIZE_DEFAULTS, type StylizeOptions } from "./options.js";
 import type { Phase } from "./precision.js";
+import { IDENTITY, type Preconditioner } from "./precondition.js";
 
 /**
  * L-BFGS's first step (and each after a restart) moves the pixels by at most this much. PyTorch's
@@ -16,6 +17,57 @@ import type { Phase } from "./precision.js";
  */
 export const FIRST_STEP = 1;
 
+/** What the optimisation reads of the objective: its evaluation, and its arithmetic's switch. */
+type Evaluated = Pick<Objective, "evaluate" | "usePrecision">;
+
+/**
+ * The optimisation in the preconditioned variables z, x = x0 + P z: the same objective seen through
+ * P, whose gradient is P g. The results and snapshots come back as pictures.
+ */
+async function optimizeInVariables(
+  objective: Evaluated,
+  x0: Float32Array,
+  phases: readonly Phase[],
+  options: StylizeOptions,
+  report: (info: EvaluationInfo, terms: LossTerms) => Promise<void>,
+  p: Preconditioner,
+): Promise<{ result: MinimizeResult; terms: LossTerms }> {
+  const tmp = new Float32Array(x0.length);
+  const toX = (z: Float32Array): Float32Array => {
+    p.apply(z, tmp);
+    const x = new Float32Array(x0.length);
+    for (let i = 0; i < x.length; i++) x[i] = (x0[i] as number) + (tmp[i] as number);
+    return x;
+  };
+  const through: Evaluated = {
+    usePrecision: (precision) => objective.usePrecision(precision),
+    evaluate: async (z) => {
+      const e = await objective.evaluate(toX(z));
+      const gradient = new Float32Array(z.length);
+      p.apply(e.gradient, gradient);
+      return { ...e, gradient };
+    },
+  };
+  const outcome = await optimizeOnce(
+    through,
+    new Float32Array(x0.length),
+    "lbfgs",
+    phases,
+    options,
+    (info, terms) => {
+      let best: Float32Array | undefined;
+      // The picture of the best z, made only if the caller reads it (snapshots).
+      return report(
+        Object.defineProperty({ ...info }, "best", {
+          get: () => (best ??= toX(info.best)),
+        }) as EvaluationInfo,
+        terms,
+      );
+    },
+  );
+  return { ...outcome, result: { ...outcome.result, x: toX(outcome.result.x) } };
+}
+
 /**
  * One optimisation over one objective, with the divergence checks. With several phases the
  * arithmetic changes at each boundary inside one optimiser run: its history stays (measured: a
@@ -23,13 +75,17 @@ export const FIRST_STEP = 1;
  * phase's values alone, since int8's and float32's values of one point differ a little.
  */
 export async function optimizeOnce(
-  objective: Objective,
+  objective: Evaluated,
   x0: Float32Array,
   optimizer: "lbfgs" | "adam",
   phases: readonly Phase[],
   options: StylizeOptions,
   report: (info: EvaluationInfo, terms: LossTerms) => Promise<void>,
+  /** L-BFGS moves z and the picture is x0 + P z (see precondition.ts); Adam moves the pixels. */
+  preconditioner: Preconditioner = IDENTITY,
 ): Promise<{ result: MinimizeResult; terms: LossTerms }> {
+  if (optimizer === "lbfgs" && preconditioner !== IDENTITY)
+    return optimizeInVariables(objective, x0, phases, options, report, preconditioner);
   let latest: LossTerms | undefined;
   let bestTerms: LossTerms | undefined;
   let bestValue = Number.POSITIVE_INFINITY;

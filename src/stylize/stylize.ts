@@ -7,11 +7,13 @@ import { type ImageSource, resolveImage } from "../image/source.js";
 import { resolveWeights } from "../models/resolve.js";
 import { type LossTerms, Objective } from "../objective/objective.js";
 import type { MinimizeResult, StopReason } from "../optim/types.js";
+import { DEFAULTS } from "../options/defaults.js";
 import { chooseDevice } from "../runtime/device.js";
 import { probeWebGpu } from "../runtime/session.js";
 import { checkStylize } from "./check.js";
 import { positiveInteger, STYLIZE_DEFAULTS, type StylizeOptions } from "./options.js";
 import type { ScalePlan } from "./plan.js";
+import { IDENTITY, pyramidPreconditioner, pyramidRadius } from "./precondition.js";
 import { optimizeOnce } from "./run.js";
 import { initialImage } from "./start.js";
 
@@ -187,6 +189,9 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             await options.onSnapshot(finish(info.best), iteration);
           }
         },
+        (options.precondition ?? DEFAULTS.precondition) === "pyramid"
+          ? pyramidPreconditioner(content.width, content.height, pyramidRadius(content))
+          : IDENTITY,
       );
       done += outcome.result.evaluations;
       x = outcome.result.x;
