@@ -11,7 +11,10 @@
  *      bfloat16, stylegram fp32 and stylegram mixed needs to reach reference.py float32's loss after
  *      300 evaluations.
  *
- *   npm run bench [-- --sizes 256,512,1024 --evals 5 --stylize-evals 100 --quality-evals 300
+ * Before them, the headline (bench/headline.ts): the default command against reference.py, time to
+ * a finished picture at 384 and 512 px; and where an iteration's time goes at full history.
+ *
+ *   npm run bench [-- --headline-sizes 384,512 --split-sizes 256,512,1024 --sizes 256,512,1024 --evals 5 --stylize-evals 100 --quality-evals 300
  *                     --mixed-evals 400 --device cpu|webgpu|auto]
  * --device runs stylegram's measurements there (the Conv peak stays the CPU's).
  * A count of 0 skips that section.
@@ -20,6 +23,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { arg, fmt, prepareImages, printTable, runChild } from "./common.js";
+import { type HeadlineRow, headline, printHeadline } from "./headline.js";
 import {
   REFERENCE_MISSING,
   referenceAvailable,
@@ -40,6 +44,8 @@ async function main(): Promise<void> {
   const stylizeEvals = Number(arg("--stylize-evals", "100"));
   const qualityEvals = Number(arg("--quality-evals", "300"));
   const mixedEvals = Number(arg("--mixed-evals", "400"));
+  const headlineSizes = arg("--headline-sizes", "384,512").split(",").filter(Boolean).map(Number);
+  const splitSizes = arg("--split-sizes", "256,512,1024").split(",").filter(Boolean).map(Number);
   const withReference = referenceAvailable();
   // The children read it: every Objective and stylize() they make runs on this device.
   process.env.STYLEGRAM_BENCH_DEVICE = arg("--device", "cpu");
@@ -48,6 +54,33 @@ async function main(): Promise<void> {
     `stylegram bench on ${os.cpus()[0]?.model ?? "?"}, ${os.availableParallelism()} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; device ${process.env.STYLEGRAM_BENCH_DEVICE}`,
   );
   if (!withReference) console.log(REFERENCE_MISSING);
+
+  if (headlineSizes.length > 0 && headlineSizes[0] !== 0) {
+    const rows: HeadlineRow[] = [];
+    for (const size of headlineSizes) {
+      const { content, style } = await prepareImages(tmp, size, "long-edge");
+      rows.push(await headline(tmp, size, content, style, withReference));
+    }
+    printHeadline(rows);
+  }
+
+  if (splitSizes.length > 0 && splitSizes[0] !== 0) {
+    const rows: string[][] = [];
+    for (const size of splitSizes) {
+      const { content, style } = await prepareImages(tmp, size, "long-edge");
+      const r = runChild<{ objective: number; optimizer: number; other: number; precision: string }>(
+        "split",
+        [content, style, 100, 5],
+      );
+      const total = r.objective + r.optimizer + r.other;
+      const share = (v: number) => `${fmt(v, 3)} (${fmt((100 * v) / total, 0)}%)`;
+      rows.push([String(size), r.precision, share(r.objective), share(r.optimizer), share(r.other)]);
+    }
+    console.log(
+      "\nWhere an iteration's time goes at full history (100 pairs), median seconds of 5 iterations:",
+    );
+    printTable(["size", "precision", "objective", "optimiser", "the rest"], rows);
+  }
 
   const peak = runChild<{ gflops: number; int8Gflops: number }>("conv-peak", []);
   console.log(

@@ -6,6 +6,7 @@
  *                                     tile warms the arena), with the set-up's seconds
  *   conv-peak                         best throughput of one large 3x3 Conv, float32 and int8
  *   stylize CONTENT STYLE N           N L-BFGS evaluations from the content image
+ *   split CONTENT STYLE HISTORY N     the time split of N iterations after the history is full
  *   to-quality CONTENT STYLE TARGET SCALES ITERATIONS [fp32|mixed]
  *                                     seconds until the float32 loss at the last scale reaches TARGET
  */
@@ -131,6 +132,35 @@ async function convPeak() {
   print({ gflops: fp32, int8Gflops: int8 });
 }
 
+/**
+ * Where an iteration's time goes at full history: a run of `history` + `extra` evaluations, and the
+ * medians of the last `extra` iterations' split (objective, optimiser, the rest), in the default precision.
+ */
+async function timeSplit(content: string, style: string, history: number, extra: number) {
+  const c = await loadImage(content);
+  const split: { objective: number; optimizer: number; other: number }[] = [];
+  let precision = "";
+  await stylize({
+    content: c,
+    styles: [await loadImage(style)],
+    size: Math.max(c.width, c.height),
+    iterations: history + 1 + extra,
+    historySize: history,
+    weights: WEIGHTS,
+    device: DEVICE,
+    onProgress: (p) => {
+      if (p.iteration > history + 1) split.push(p.timing);
+      precision = p.precision;
+    },
+  });
+  print({
+    objective: median(split.map((t) => t.objective)),
+    optimizer: median(split.map((t) => t.optimizer)),
+    other: median(split.map((t) => t.other)),
+    precision,
+  });
+}
+
 async function stylizeRun(content: string, style: string, iterations: number) {
   const c = await loadImage(content);
   const losses: number[] = [];
@@ -205,6 +235,9 @@ switch (kind) {
     break;
   case "stylize":
     await stylizeRun(a[0] as string, a[1] as string, Number(a[2]));
+    break;
+  case "split":
+    await timeSplit(a[0] as string, a[1] as string, Number(a[2]), Number(a[3]));
     break;
   case "to-quality":
     await toQuality(
