@@ -79,6 +79,15 @@ describe("stylize", shared, () => {
     }
   });
 
+  test("the stop rule ends a run whose loss no longer falls; 0 runs every iteration", async () => {
+    const a = await stylize({ ...small(), iterations: 300, stopBelow: 0.02 });
+    assert.equal(a.reason, "converged");
+    assert.ok(a.iterations < 300, `${a.iterations} iterations`);
+    const b = await stylize({ ...small(), iterations: 30, stopBelow: 0 });
+    assert.equal(b.reason, "max-evaluations");
+    assert.equal(b.iterations, 30);
+  });
+
   test("original colours keep the content's chroma", async () => {
     const reference = await loadImage(content, { longEdge: 64 });
     const plain = await stylize({ ...small(), iterations: 30 });

@@ -31,6 +31,8 @@ export interface MinimizeOptions {
   onEvaluation?: (info: EvaluationInfo) => void | Promise<void>;
   /** Stops the optimisation at the next evaluation boundary. */
   signal?: AbortSignal;
+  /** Asked after each evaluation: true ends the run as converged (a stop rule of the caller's). */
+  converged?: (info: EvaluationInfo) => boolean;
 }
 
 /** "diverged": the value became infinite or NaN, or exploded and backtracking could not recover. */
@@ -58,12 +60,17 @@ export class EvaluationTracker {
     this.best = new Float32Array(size);
   }
 
+  /** The caller's stop rule said the run has converged. */
+  private done = false;
+
   get exhausted(): boolean {
-    return this.evaluations >= this.options.maxEvaluations || this.options.signal?.aborted === true;
+    return (
+      this.done || this.evaluations >= this.options.maxEvaluations || this.options.signal?.aborted === true
+    );
   }
 
   get reason(): StopReason {
-    return this.options.signal?.aborted ? "aborted" : "max-evaluations";
+    return this.options.signal?.aborted ? "aborted" : this.done ? "converged" : "max-evaluations";
   }
 
   /** When the previous evaluation's callback returned, and how long that callback took (ms). */
@@ -79,7 +86,7 @@ export class EvaluationTracker {
       this.bestValue = r.value;
       this.best.set(x);
     }
-    await this.options.onEvaluation?.({
+    const info: EvaluationInfo = {
       evaluation: this.evaluations,
       value: r.value,
       best: this.best,
@@ -89,7 +96,9 @@ export class EvaluationTracker {
         optimizer: this.lastEnd === undefined ? 0 : (started - this.lastEnd) / 1000,
         other: this.lastCallback / 1000,
       },
-    });
+    };
+    await this.options.onEvaluation?.(info);
+    if (this.options.converged?.(info)) this.done = true;
     this.lastEnd = performance.now();
     this.lastCallback = this.lastEnd - evaluated;
     return r;

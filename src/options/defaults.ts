@@ -35,6 +35,7 @@ export const DEFAULTS = {
   adamLearningRate: defaultOf<{ adam: number }>("learningRate").adam,
   precision: defaultOf<Of<typeof PRECISIONS>>("precision"),
   precondition: defaultOf<Of<typeof PRECONDITIONERS>>("precondition"),
+  stopBelow: defaultOf<number>("stopBelow"),
   colors: defaultOf<Of<typeof COLORS>>("colors"),
   device: defaultOf<Of<typeof DEVICES>>("device"),
   printEvery: defaultOf<number>("printEvery"),

@@ -267,6 +267,17 @@ export const OPTIONS = [
     server: {},
   },
   {
+    name: "stopBelow",
+    schema: Type.Number({ minimum: 0, maximum: 1 }),
+    default: 0.001,
+    help: "stop before --iterations once the loss has fallen by less than this fraction over the last 20 iterations (a change the eye cannot see); 0 runs every iteration",
+    arg: "F",
+    group: "optimisation",
+    scope: "stylize",
+    commands: stylizeOnly,
+    server: {},
+  },
+  {
     name: "precondition",
     schema: literals(PRECONDITIONERS),
     default: "pyramid",

@@ -113,6 +113,11 @@ export interface StylizeOptions extends ObjectiveOptions {
    */
   precondition?: "pyramid" | "none";
   /**
+   * Stops a scale before its iterations once the loss has fallen by less than this fraction over the
+   * last 20 evaluations (default 0.001); 0 runs every iteration. `iterations` is the most.
+   */
+  stopBelow?: number;
+  /**
    * Whose colours the picture has (default "style", the painting's). "luminance": the photo's colours
    * with the stylized luminance (the stylized picture's luminance with the photo's chroma; works best
    * when the photo's and the painting's luminance histograms are alike). "histogram": the painting is

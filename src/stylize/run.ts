@@ -4,6 +4,7 @@ import { adam } from "../optim/adam.js";
 import { lbfgs } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult } from "../optim/types.js";
 import { isFiniteVector } from "../optim/vector.js";
+import { DEFAULTS } from "../options/defaults.js";
 import { STYLIZE_DEFAULTS, type StylizeOptions } from "./options.js";
 import type { Phase } from "./precision.js";
 import { IDENTITY, type Preconditioner } from "./precondition.js";
@@ -16,6 +17,9 @@ import { IDENTITY, type Preconditioner } from "./precondition.js";
  * On photos it changes nothing measurable (256 px, 150 evaluations: 2.754e6 against 2.749e6).
  */
 export const FIRST_STEP = 1;
+
+/** The stop rule's window: the loss's fall over this many evaluations is what `stopBelow` bounds. */
+export const STOP_WINDOW = 20;
 
 /** What the optimisation reads of the objective: its evaluation, and its arithmetic's switch. */
 type Evaluated = Pick<Objective, "evaluate" | "usePrecision">;
@@ -115,9 +119,19 @@ export async function optimizeOnce(
     // A NaN anywhere in the gradient poisons every later step: treat it as a NaN loss.
     return { value: isFiniteVector(e.gradient) ? e.total : Number.NaN, gradient: e.gradient };
   };
+  // The stop rule: the last phase's best loss fell by less than stopBelow over STOP_WINDOW evaluations.
+  const stopBelow = options.stopBelow ?? DEFAULTS.stopBelow;
+  const bests: number[] = [];
+  const converged = () => {
+    if (evaluation <= lastPhaseStart || stopBelow <= 0) return false;
+    bests.push(bestValue);
+    const before = bests[bests.length - 1 - STOP_WINDOW];
+    return before !== undefined && before - bestValue < stopBelow * before;
+  };
   const common = {
     maxEvaluations: boundary,
     onEvaluation: (info: EvaluationInfo) => report(info, latest as LossTerms),
+    converged,
     ...(options.signal ? { signal: options.signal } : {}),
   };
   let result =

@@ -16,6 +16,7 @@ import { checkOption } from "../../options/check.js";
 import { DEFAULTS } from "../../options/defaults.js";
 import { defaultThreads } from "../../runtime/session.js";
 import { type Stage, type StylizeOptions, validateStylizeOptions } from "../../stylize/options.js";
+import { STOP_WINDOW } from "../../stylize/run.js";
 import { MIXED_FP32_SHARE, planScales, stylize } from "../../stylize/stylize.js";
 import { flagHelp, optionsFromFlags, parseArgsOptions, withFlagErrors } from "../options.js";
 import { joinNegativeValues, valueFlags } from "../parse.js";
@@ -291,6 +292,11 @@ async function run(values: Values, positionals: string[]): Promise<number> {
         `stylegram: ${saved.failure}.\nThe finished picture (${summary}) is kept in ${saved.path}: move it where you want it.\n`,
       );
       return 1;
+    }
+    if (result.reason === "converged") {
+      process.stderr.write(
+        `note: stopped after ${result.iterations} of ${iterations} iterations: the loss fell by less than ${(100 * (options.stopBelow ?? DEFAULTS.stopBelow)).toPrecision(2)}% over the last ${STOP_WINDOW} (--stop-below 0 runs them all)\n`,
+      );
     }
     process.stderr.write(`wrote ${output} (${summary})\n`);
     return exitCodeFor(stoppedBy, result.reason === "aborted" ? 130 : 0);
