@@ -10,18 +10,23 @@ import { describeValue, functionValue, imageValue, listOf, nonEmptyString } from
  * schema (server/options.ts, with its own caps), and docs/options.md (npm run docs:options).
  */
 
-/** Where an option belongs: the objective, stylize() itself, the runtime, or only the CLI. */
-export type Scope = "objective" | "stylize" | "runtime" | "cli";
+/**
+ * Where an option belongs: the objective, stylize() itself, the runtime, stylizeVideo() or
+ * stylizeBatch() (beside stylize()'s own), or only the CLI.
+ */
+export type Scope = "objective" | "stylize" | "runtime" | "video" | "batch" | "cli";
 /** The commands whose flags include it. */
-export type Command = "stylize" | "loss";
+export type Command = "stylize" | "loss" | "batch" | "video";
 /** The sections of --help and docs/options.md. */
-export type Group = "output" | "optimisation" | "colour" | "objective" | "runtime";
+export type Group = "output" | "optimisation" | "colour" | "objective" | "video" | "batch" | "runtime";
 
 export const GROUP_TITLES: Record<Group, string> = {
   output: "Output and size",
   optimisation: "Optimisation",
   colour: 'Colour and regions (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer")',
   objective: "Objective",
+  video: 'Video (Ruder, Dosovitskiy and Brox, "Artistic style transfer for videos")',
+  batch: "Batch",
   runtime: "Runtime",
 };
 
@@ -79,8 +84,13 @@ export const COLORS = ["style", "luminance", "histogram"] as const;
 export const PRECISIONS = ["fp32", "int8", "mixed"] as const;
 export const DEVICES = ["cpu", "webgpu", "auto"] as const;
 
-const both: readonly Command[] = ["stylize", "loss"];
 const stylizeOnly: readonly Command[] = ["stylize"];
+/** The commands that make pictures: one, many, or a video's frames. */
+const pictures: readonly Command[] = ["stylize", "batch", "video"];
+/** The objective's options: every command that builds it. */
+const all: readonly Command[] = ["stylize", "loss", "batch", "video"];
+const batchOnly: readonly Command[] = ["batch"];
+const videoOnly: readonly Command[] = ["video"];
 
 /** Every option, in the order --help lists them. */
 export const OPTIONS = [
@@ -88,21 +98,21 @@ export const OPTIONS = [
   {
     name: "output",
     short: "o",
-    help: "the result (required); format from the extension: .png .jpg .webp, lossless .tif; never one of the inputs",
+    help: "the result (required): a picture, format from the extension (.png .jpg .webp, lossless .tif); batch: a folder; video: a video (.mp4 .webm .mkv ...); never one of the inputs",
     arg: "FILE",
     group: "output",
     scope: "cli",
-    commands: stylizeOnly,
+    commands: pictures,
   },
   {
     name: "force",
     short: "f",
     schema: Type.Boolean(),
     default: false,
-    help: "overwrite OUT, its snapshots and the log if they exist",
+    help: "overwrite OUT, its snapshots and the log if they exist; batch and video: start again instead of resuming",
     group: "output",
     scope: "cli",
-    commands: both,
+    commands: all,
   },
   {
     name: "size",
@@ -113,7 +123,7 @@ export const OPTIONS = [
     arg: "N",
     group: "output",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 4096 },
   },
   {
@@ -124,7 +134,7 @@ export const OPTIONS = [
     arg: "N",
     group: "output",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 8 },
   },
   {
@@ -152,7 +162,7 @@ export const OPTIONS = [
     arg: "N",
     group: "output",
     scope: "cli",
-    commands: stylizeOnly,
+    commands: pictures,
   },
   // Optimisation
   {
@@ -163,7 +173,7 @@ export const OPTIONS = [
     arg: "N[,N...]",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 10_000, maxItems: 8, minItems: 1 },
   },
   {
@@ -174,7 +184,7 @@ export const OPTIONS = [
     arg: "S,S,...",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 4096, maxItems: 8 },
   },
   {
@@ -199,7 +209,7 @@ export const OPTIONS = [
     arg: "WHAT",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: ["stylize", "batch"],
     cli: {
       choices: [...INITS, "FILE"],
       parse: (t) => ((INITS as readonly string[]).includes(t) ? t : { image: t }),
@@ -214,7 +224,7 @@ export const OPTIONS = [
     arg: "N",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
   },
   {
@@ -225,7 +235,7 @@ export const OPTIONS = [
     arg: "NAME",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -238,7 +248,7 @@ export const OPTIONS = [
     arg: "N",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 1e6 },
   },
   {
@@ -251,7 +261,7 @@ export const OPTIONS = [
     arg: "N",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 1000 },
   },
   {
@@ -262,7 +272,7 @@ export const OPTIONS = [
     arg: "NAME",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -274,7 +284,7 @@ export const OPTIONS = [
     arg: "P",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   // Colour and regions
@@ -286,7 +296,7 @@ export const OPTIONS = [
     arg: "WHOSE",
     group: "colour",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -296,7 +306,7 @@ export const OPTIONS = [
     help: "the same as --colors luminance",
     group: "colour",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -331,7 +341,7 @@ export const OPTIONS = [
     arg: "L,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -342,7 +352,7 @@ export const OPTIONS = [
     arg: "W,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -353,7 +363,7 @@ export const OPTIONS = [
     arg: "L,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -364,7 +374,7 @@ export const OPTIONS = [
     arg: "W,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -375,7 +385,7 @@ export const OPTIONS = [
     arg: "N",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverWeight,
   },
   {
@@ -386,7 +396,7 @@ export const OPTIONS = [
     arg: "N",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverWeight,
   },
   {
@@ -397,8 +407,18 @@ export const OPTIONS = [
     arg: "N",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverWeight,
+  },
+  {
+    name: "temporalWeight",
+    schema: weightSchema,
+    default: 50,
+    help: "weight of the temporal term: each frame held to the previous result, warped by the optical flow, where the flow is certain; 0: independent frames",
+    arg: "N",
+    group: "video",
+    scope: "objective",
+    commands: videoOnly,
   },
   {
     name: "styleBlend",
@@ -408,7 +428,7 @@ export const OPTIONS = [
     arg: "W,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -419,8 +439,58 @@ export const OPTIONS = [
     arg: "max|avg",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: {},
+  },
+  // Video
+  {
+    name: "temporalFrames",
+    schema: Type.Array(Type.Integer({ minimum: 1, maximum: 100 }), { minItems: 1, maxItems: 8 }),
+    default: [1],
+    help: "the earlier frames each frame is held to: 1 the previous one (short-term), e.g. 1,2,4 long-term too (each pixel to the latest frame where it is certain)",
+    arg: "J,J,...",
+    group: "video",
+    scope: "video",
+    commands: videoOnly,
+  },
+  {
+    name: "frameIterations",
+    schema: Type.Integer({ minimum: 1 }),
+    defaultText: "a third of --iterations (of the last scale's), at least 1",
+    help: "evaluations for each frame after the first, which starts from the previous result warped and so needs fewer",
+    arg: "N",
+    group: "video",
+    scope: "video",
+    commands: videoOnly,
+  },
+  {
+    name: "frames",
+    schema: Type.Integer({ minimum: 1 }),
+    defaultText: "all",
+    help: "stylize only the first N frames (and as much of the audio)",
+    arg: "N",
+    group: "video",
+    scope: "video",
+    commands: videoOnly,
+  },
+  // Batch
+  {
+    name: "manifest",
+    help: 'a JSON file of pairs instead of (or beside) PHOTO... --style S: [{"content": "a.jpg", "style": "b.jpg", "options": {"styleWeight": 1000}}, ...]; paths relative to the file',
+    arg: "FILE",
+    group: "batch",
+    scope: "batch",
+    commands: batchOnly,
+  },
+  {
+    name: "concurrency",
+    schema: Type.Integer({ minimum: 1, maximum: 256 }),
+    default: 1,
+    help: "pictures made at once, the cores split between them",
+    arg: "N",
+    group: "batch",
+    scope: "batch",
+    commands: batchOnly,
   },
   // Runtime
   {
@@ -435,7 +505,7 @@ export const OPTIONS = [
     arg: "PATH",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
   },
   {
     name: "fetch",
@@ -444,7 +514,7 @@ export const OPTIONS = [
     help: "download the weights into the cache first if they are missing",
     group: "runtime",
     scope: "cli",
-    commands: both,
+    commands: all,
   },
   {
     name: "threads",
@@ -454,7 +524,7 @@ export const OPTIONS = [
     arg: "N",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
   },
   {
     name: "device",
@@ -464,7 +534,7 @@ export const OPTIONS = [
     arg: "cpu|webgpu|auto",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
     server: {},
   },
   {
@@ -475,7 +545,7 @@ export const OPTIONS = [
     arg: "SIZE",
     group: "runtime",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     cli: { parse: parseBytes, expects: "a size such as 8G or 500M" },
   },
   {
@@ -486,7 +556,7 @@ export const OPTIONS = [
     arg: "N",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
   },
   // Library only: images, callbacks and signals
   {
@@ -500,14 +570,38 @@ export const OPTIONS = [
   },
   {
     name: "styles",
-    flag: null,
+    // stylegram CONTENT STYLE... takes them as words; batch and video by flag.
+    flag: "style",
     check: (name, v) => {
       listOf(name, v, imageValue);
       if ((v as unknown[]).length === 0)
         throw new UsageError(`${name} must name at least one style image`, { option: "styles" });
     },
-    help: "the painting(s): file paths or RgbImages",
+    help: "a painting: batch makes every photo in every --style; video blends several, as stylegram does",
+    arg: "FILE",
     group: "output",
+    scope: "stylize",
+    commands: ["batch", "video"],
+    cli: { multiple: true },
+  },
+  {
+    name: "temporal",
+    flag: null,
+    check: temporalValue,
+    help: "a video frame's temporal term: { target: the previous result warped to this frame (an RgbImage), certainty: a Mask of each pixel's weight }, at the output size",
+    group: "video",
+    scope: "stylize",
+    commands: [],
+  },
+  {
+    name: "targetCache",
+    flag: null,
+    check: (name, v) => {
+      if (typeof v !== "object" || v === null || typeof (v as { get?: unknown }).get !== "function")
+        throw new UsageError(`${name} must be a TargetCache (new TargetCache())`, { option: "targetCache" });
+    },
+    help: "a TargetCache shared by many stylize() calls: each style image's Gram matrices computed once per size",
+    group: "runtime",
     scope: "stylize",
     commands: [],
   },
@@ -551,6 +645,30 @@ export const OPTIONS = [
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionName = (typeof OPTIONS)[number]["name"];
+
+/** A temporal target: { target: RgbImage, certainty: { width, height, data: Float32Array } } of one size. */
+function temporalValue(name: string, v: unknown): void {
+  const t = v as { target?: unknown; certainty?: { width?: unknown; height?: unknown; data?: unknown } };
+  if (typeof t !== "object" || t === null || typeof t.target !== "object")
+    throw new UsageError(`${name} must be { target: RgbImage, certainty: Mask }, got ${describeValue(v)}`, {
+      option: "temporal",
+    });
+  imageValue(`${name}.target`, t.target);
+  const target = t.target as { width: number; height: number };
+  const c = t.certainty;
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    c.width !== target.width ||
+    c.height !== target.height ||
+    !(c.data instanceof Float32Array) ||
+    c.data.length !== target.width * target.height
+  )
+    throw new UsageError(
+      `${name}.certainty must be a Mask { width, height, data: Float32Array } of the target's size ${target.width}x${target.height}`,
+      { option: "temporal" },
+    );
+}
 
 const byName = new Map<string, OptionSpec>(OPTIONS.map((o) => [o.name, o as OptionSpec]));
 
