@@ -16,7 +16,7 @@ export interface Flow {
  * that motions of a good part of the picture are found; the window of 15 px and 3 iterations are
  * OpenCV's usual settings (docs/video.md has the measurements behind them).
  */
-export const FARNEBACK = { pyrScale: 0.5, winsize: 15, iterations: 3, polyN: 5, polySigma: 1.2 } as const;
+export const FARNEBACK = { pyrScale: 0.5, winsize: 31, iterations: 5, polyN: 7, polySigma: 1.5 } as const;
 
 function grey(cv: OpenCv, img: RgbImage): CvMat {
   const m = new cv.Mat(img.height, img.width, cv.CV_8UC1);

@@ -138,10 +138,10 @@ async function run(values: Values, photos: string[]): Promise<number> {
   } = flags;
   if (!dir) throw new UsageError("give the output folder with -o DIR");
   if (printEvery !== undefined) checkOption("printEvery", printEvery);
-  if (manifest === undefined && (photos.length === 0 || styles.length === 0))
-    throw new UsageError("give photos and at least one --style FILE, or a --manifest FILE of pairs");
   if (photos.length > 0 && styles.length === 0)
     throw new UsageError("give at least one --style FILE for the photos", { option: "styles" });
+  if (manifest === undefined && (photos.length === 0 || styles.length === 0))
+    throw new UsageError("give photos and at least one --style FILE, or a --manifest FILE of pairs");
   if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory())
     throw new UsageError(`-o ${dir} is a file: give a folder for the pictures`);
   fs.mkdirSync(dir, { recursive: true });
