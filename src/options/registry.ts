@@ -479,7 +479,7 @@ export const OPTIONS = [
     help: 'a JSON file of pairs instead of (or beside) PHOTO... --style S: [{"content": "a.jpg", "style": "b.jpg", "options": {"styleWeight": 1000}}, ...]; paths relative to the file',
     arg: "FILE",
     group: "batch",
-    scope: "batch",
+    scope: "cli",
     commands: batchOnly,
   },
   {
