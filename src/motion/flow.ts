@@ -13,10 +13,33 @@ export interface Flow {
 
 /**
  * Farneback's dense flow (OpenCV), on the frames' luminance. The pyramid goes down to about 16 px so
- * that motions of a good part of the picture are found; the window of 15 px and 3 iterations are
- * OpenCV's usual settings (docs/video.md has the measurements behind them).
+ * that motions of a good part of the picture are found. A 31 px window with 5 iterations and the
+ * wider polynomial (7, 1.5) instead of OpenCV's sample settings (15, 3, 5, 1.2): on panned test clips
+ * half the flow error for the same time, and a steadier stylized video (docs/video.md, bench:video).
  */
-export const FARNEBACK = { pyrScale: 0.5, winsize: 31, iterations: 5, polyN: 7, polySigma: 1.5 } as const;
+export interface FarnebackSettings {
+  pyrScale: number;
+  winsize: number;
+  iterations: number;
+  polyN: number;
+  polySigma: number;
+}
+
+export const FARNEBACK: FarnebackSettings = {
+  pyrScale: 0.5,
+  winsize: 31,
+  iterations: 5,
+  polyN: 7,
+  polySigma: 1.5,
+};
+/** OpenCV's sample settings, measured against in bench:video. */
+export const FARNEBACK_OPENCV_SAMPLE: FarnebackSettings = {
+  pyrScale: 0.5,
+  winsize: 15,
+  iterations: 3,
+  polyN: 5,
+  polySigma: 1.2,
+};
 
 function grey(cv: OpenCv, img: RgbImage): CvMat {
   const m = new cv.Mat(img.height, img.width, cv.CV_8UC1);
@@ -37,7 +60,7 @@ export function pyramidLevels(width: number, height: number): number {
 }
 
 /** The flow from `a` to `b` (two frames of one size). */
-export async function opticalFlow(a: RgbImage, b: RgbImage): Promise<Flow> {
+export async function opticalFlow(a: RgbImage, b: RgbImage, f: FarnebackSettings = FARNEBACK): Promise<Flow> {
   if (a.width !== b.width || a.height !== b.height)
     throw new Error(`optical flow between ${a.width}x${a.height} and ${b.width}x${b.height} frames`);
   const { cv } = await openCv();
@@ -45,7 +68,6 @@ export async function opticalFlow(a: RgbImage, b: RgbImage): Promise<Flow> {
   const gb = grey(cv, b);
   const flow = new cv.Mat();
   try {
-    const f = FARNEBACK;
     cv.calcOpticalFlowFarneback(
       ga,
       gb,
