@@ -3,22 +3,16 @@
  * OpenCV's sample ones), and the flicker of stylized video with and without the temporal loss, on
  * self-made clips of known motion (a photo panned by a whole number of pixels per frame).
  *
- *   --size 96 --frames 16 --iterations 12 --frame-iterations 4 --step 2
+ *   --size 96 --frames 16 --iterations 12 --frame-iterations 4 --step 2 [--only flow|flicker]
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { stylizeVideo } from "../src/api/video.js";
 import type { RgbImage } from "../src/image/image.js";
-import { warpingError } from "../src/motion/flicker.js";
-import {
-  FARNEBACK,
-  FARNEBACK_OPENCV_SAMPLE,
-  type FarnebackSettings,
-  opticalFlow,
-} from "../src/motion/flow.js";
+import { flowCertainty } from "../src/motion/consistency.js";
+import { FARNEBACK, FARNEBACK_WIDE, type FarnebackSettings, opticalFlow } from "../src/motion/flow.js";
 import { openCv } from "../src/motion/opencv.js";
-import { warpImage } from "../src/motion/warp.js";
 import { loadWeightsFrom } from "../src/network/load.js";
 import { decodeFrames, knownMotionError, pannedClip } from "../test/support/video.js";
 import { arg, fmt, printTable, SHARED, WEIGHTS } from "./common.js";
@@ -28,19 +22,22 @@ const frames = Number(arg("--frames", "16"));
 const iterations = Number(arg("--iterations", "12"));
 const frameIterations = Number(arg("--frame-iterations", "4"));
 const step = Number(arg("--step", "2"));
+const only = arg("--only", "all");
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-video-"));
 const style = path.join(SHARED, "images", "starry_night.jpg");
 
 // OpenCV's wasm compiles on first use (about half a second): not part of a flow's time.
 await openCv();
 
-// 1. The flow: end-point error against the known motion, the input's own warping error, time.
-const flowRows: string[][] = [];
-for (const [photo, width, height, px] of [
+// 1. The flow: end-point error against the known pan, how much of what a moving object uncovers the
+// consistency check masks, and the time of one flow.
+const flowClips = [
   ["tubingen.jpg", 96, 64, 2],
   ["shipwreck.jpg", 96, 64, 3],
   ["tubingen.jpg", 480, 320, 5],
-] as const) {
+] as const;
+const pans: [RgbImage, RgbImage, number][] = [];
+for (const [photo, width, height, px] of only === "flicker" ? [] : flowClips) {
   const clip = await pannedClip(path.join(dir, `flow_${photo}_${width}.mkv`), {
     photo,
     width,
@@ -48,43 +45,78 @@ for (const [photo, width, height, px] of [
     frames: 2,
     step: px,
   });
-  const [a, b] = decodeFrames(clip.file, width, height).map(
-    (data): RgbImage => ({ width, height, data }),
-  ) as [RgbImage, RgbImage];
-  for (const [name, settings] of [
-    ["OpenCV sample (15 px, 3 it, 5/1.2)", FARNEBACK_OPENCV_SAMPLE],
-    ["stylegram (31 px, 5 it, 7/1.5)", FARNEBACK],
-  ] as [string, FarnebackSettings][]) {
+  const [a, b] = decodeFrames(clip.file, width, height).map((data): RgbImage => ({ width, height, data }));
+  pans.push([a as RgbImage, b as RgbImage, px]);
+}
+/** A textured 40 px square moving 8 px right over a still textured background, 128x96. */
+function movingSquare(left: number): RgbImage {
+  const [w, h] = [128, 96];
+  const data = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let k = 0; k < 3; k++) {
+        const inside = x >= left && x < left + 40 && y >= 28 && y < 68;
+        const u = inside ? x - left : x;
+        const v =
+          128 +
+          50 * Math.sin(0.31 * u + 0.7 * k + (inside ? 2 : 0)) * Math.cos(0.23 * y) +
+          30 * Math.sin(0.17 * y - 0.11 * u);
+        data[3 * (y * w + x) + k] = Math.max(0, Math.min(255, Math.round(inside ? 255 - v : v)));
+      }
+  return { width: w, height: h, data };
+}
+const flowRows: string[][] = [];
+for (const [name, settings] of (only === "flicker"
+  ? []
+  : [
+      ["OpenCV's usual (15 px, 3 it, 5/1.2): the default", FARNEBACK],
+      ["wide (31 px, 5 it, 7/1.5)", FARNEBACK_WIDE],
+    ]) as [string, FarnebackSettings][]) {
+  const cells: string[] = [name];
+  let ms = 0;
+  for (const [a, b, px] of pans) {
     const started = performance.now();
     const flow = await opticalFlow(b, a, settings);
-    const ms = performance.now() - started;
+    ms = performance.now() - started;
     let epe = 0;
     let n = 0;
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x + px < width; x++, n++)
+    for (let y = 0; y < a.height; y++)
+      for (let x = 0; x + px < a.width; x++, n++)
         epe += Math.hypot(
-          (flow.data[2 * (y * width + x)] as number) - px,
-          flow.data[2 * (y * width + x) + 1] as number,
+          (flow.data[2 * (y * a.width + x)] as number) - px,
+          flow.data[2 * (y * a.width + x) + 1] as number,
         );
-    const warped = await warpImage(a, flow);
-    const certain = Float32Array.from(warped.outside, (o) => 1 - o);
-    const e = warpingError(b, warped.image, certain);
-    flowRows.push([
-      `${photo} ${width}x${height}, ${px} px/frame`,
-      name,
-      fmt(epe / n, 3),
-      fmt(e.sum / e.weight, 1),
-      fmt(ms, 1),
-    ]);
+    cells.push(fmt(epe / n, 3));
   }
+  const [before, after] = [movingSquare(40), movingSquare(48)];
+  const { certain } = await flowCertainty(
+    await opticalFlow(after, before, settings),
+    await opticalFlow(before, after, settings),
+  );
+  let masked = 0;
+  for (let y = 30; y < 66; y++) for (let x = 41; x < 47; x++) masked += certain[y * 128 + x] === 0 ? 1 : 0;
+  cells.push(`${fmt((100 * masked) / (36 * 6), 0)}%`, fmt(ms, 1));
+  flowRows.push(cells);
 }
-console.log("\nOptical flow (Farneback, @techstark/opencv-js): error against the known pan, and time\n");
-printTable(["clip", "settings", "end-point error (px)", "input warping error", "ms per flow"], flowRows);
+if (flowRows.length > 0) {
+  console.log("\nOptical flow (Farneback, @techstark/opencv-js)\n");
+  printTable(
+    [
+      "settings",
+      "pan error, Tübingen 96 px (px)",
+      "The Shipwreck 96 px",
+      "Tübingen 480 px",
+      "uncovered strip masked",
+      "ms per flow at 480x320",
+    ],
+    flowRows,
+  );
+}
 
 // 2. Flicker: the temporal loss against independent frames, short- and long-term.
 const weights = await loadWeightsFrom(WEIGHTS);
 const rows: string[][] = [];
-for (const photo of ["tubingen.jpg", "shipwreck.jpg"]) {
+for (const photo of only === "flow" ? [] : ["tubingen.jpg", "shipwreck.jpg"]) {
   const clip = await pannedClip(path.join(dir, `pan_${photo}.mkv`), {
     photo,
     frames,
@@ -121,11 +153,13 @@ for (const photo of ["tubingen.jpg", "shipwreck.jpg"]) {
     ]);
   }
 }
-console.log(
-  `\nFlicker: ${frames} frames panned ${step} px/frame at ${size} px, ${iterations} iterations for the first frame, ${frameIterations} for each later one (independent: ${iterations} each)\n`,
-);
-printTable(
-  ["clip", "frames", "warping error (flow)", "warping error (known motion)", "style loss", "seconds"],
-  rows,
-);
+if (rows.length > 0)
+  console.log(
+    `\nFlicker: ${frames} frames panned ${step} px/frame at ${size} px, ${iterations} iterations for the first frame, ${frameIterations} for each later one (independent: ${iterations} each)\n`,
+  );
+if (rows.length > 0)
+  printTable(
+    ["clip", "frames", "warping error (flow)", "warping error (known motion)", "style loss", "seconds"],
+    rows,
+  );
 fs.rmSync(dir, { recursive: true, force: true });

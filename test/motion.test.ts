@@ -119,24 +119,27 @@ describe("the consistency check", () => {
   });
 
   test("Farneback's flows on the frames themselves: most of the uncovered strip is masked, the far background is not", async () => {
+    // A larger scene for Farneback's 31 px window: a 40 px square moving 8 px right over 128x96.
+    const [W, H] = [128, 96];
+    const inside = (x: number, y: number, left: number) => x >= left && x < left + 40 && y >= 28 && y < 68;
     const frame = (left: number) =>
-      image(w, h, (x, y, k) => (square(x, y, left) ? 255 - texture(x - left, y, k + 3) : texture(x, y, k)));
-    const before = frame(20);
-    const after = frame(26);
+      image(W, H, (x, y, k) => (inside(x, y, left) ? 255 - texture(x - left, y, k + 3) : texture(x, y, k)));
+    const before = frame(40);
+    const after = frame(48);
     const { certain } = await flowCertainty(
       await opticalFlow(after, before),
       await opticalFlow(before, after),
     );
     let strip = 0;
-    for (let y = 18; y < 30; y++) for (let x = 21; x < 25; x++) strip += certain[y * w + x] === 0 ? 1 : 0;
-    assert.ok(strip >= 0.8 * 12 * 4, `${strip} of ${12 * 4} uncovered pixels masked`);
-    // Farneback's window (15 px) smears the motion a little beyond the square: "far" is 12 px away.
+    for (let y = 30; y < 66; y++) for (let x = 41; x < 47; x++) strip += certain[y * W + x] === 0 ? 1 : 0;
+    assert.ok(strip >= 0.8 * 36 * 6, `${strip} of ${36 * 6} uncovered pixels masked`);
+    // Farneback's window smears the motion a little beyond the square: "far" is 16 px away.
     let far = 0;
     let count = 0;
-    for (let y = 0; y < h; y++)
-      for (let x = 0; x < w; x++) {
-        if (x > 20 - 12 && x < 42 + 12 && y > 16 - 12 && y < 32 + 12) continue;
-        far += certain[y * w + x] as number;
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        if (x > 40 - 16 && x < 88 + 16 && y > 28 - 16 && y < 68 + 16) continue;
+        far += certain[y * W + x] as number;
         count++;
       }
     assert.ok(far >= 0.95 * count, `${far} of ${count} far background pixels certain`);

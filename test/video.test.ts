@@ -140,6 +140,10 @@ describe("stylegram video", { ...needsShared(), ...needsFfmpeg() }, () => {
         ["video", clip.file, "--style", STYLE, "-o", out, "--temporal-frames", "2,4"],
         /--temporal-frames must include 1/,
       ],
+      [
+        ["video", clip.file, "--style", STYLE, "-o", path.join(dir, "x.png")],
+        /give the output video one of the extensions \.mp4 .* got .*x\.png/,
+      ],
       [["video", notVideo, "--style", STYLE, "-o", out], /cannot read .*not-a-video\.mp4 as a video: /],
     ];
     for (const [args, pattern] of cases) {

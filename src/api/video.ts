@@ -111,6 +111,9 @@ const VIDEO_KEYS = [
   "onFrame",
 ];
 
+/** The containers stylegram writes (src/video/ffmpeg.ts picks each one's codec). */
+export const VIDEO_EXTENSIONS = [".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif"];
+
 /** The folder that holds a run's finished frames until the video is written. */
 export function framesFolder(output: string): string {
   return path.join(path.dirname(path.resolve(output)), `.${path.basename(output)}.frames`);
@@ -176,6 +179,11 @@ export function checkVideoOptions(o: VideoOptions): void {
   if (typeof o.output !== "string" || o.output === "")
     throw new UsageError("give the output video", { option: "output" });
   checkPresent(o as unknown as Record<string, unknown>, namesIn("objective", "stylize", "runtime", "video"));
+  if (!VIDEO_EXTENSIONS.includes(path.extname(o.output).toLowerCase()))
+    throw new UsageError(
+      `give the output video one of the extensions ${VIDEO_EXTENSIONS.join(" ")} (it says the format), got ${o.output}`,
+      { option: "output" },
+    );
   if (path.resolve(o.input) === path.resolve(o.output))
     throw new UsageError(`refusing to write ${o.output}: it is the input video`, { option: "output" });
 }

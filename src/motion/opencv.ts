@@ -25,6 +25,7 @@ export interface OpenCv {
   CV_32FC1: number;
   CV_32FC2: number;
   INTER_LINEAR: number;
+  INTER_CUBIC: number;
   BORDER_REPLICATE: number;
   OPTFLOW_FARNEBACK_GAUSSIAN: number;
   calcOpticalFlowFarneback(

@@ -3,7 +3,9 @@ import type { Flow } from "./flow.js";
 import { type CvMat, type OpenCv, openCv } from "./opencv.js";
 
 /**
- * Warping by a flow with OpenCV's remap (bilinear): out(p) = src(p + flow(p)). With the flow from
+ * Warping by a flow with OpenCV's remap: out(p) = src(p + flow(p)), bicubic for pictures (each frame
+ * starts from the previous one warped, and bilinear's blur would add up frame after frame), bilinear
+ * for flows. With the flow from
  * frame t to frame t-1 it carries frame t-1's picture (or its flow) onto frame t's pixels. Sources
  * outside the picture take the nearest edge pixel, and `outside` marks them: nothing there is known.
  */
@@ -36,13 +38,14 @@ async function remap<T extends Uint8Array | Float32Array>(
   data: T,
   type: (cv: OpenCv) => number,
   flow: Flow,
+  interpolation: (cv: OpenCv) => number,
 ): Promise<{ data: T; outside: Uint8Array }> {
   const { cv } = await openCv();
   const maps = mapsOf(cv, flow);
   const src = cv.matFromArray(flow.height, flow.width, type(cv), data);
   const dst = new cv.Mat();
   try {
-    cv.remap(src, dst, maps.x, maps.y, cv.INTER_LINEAR, cv.BORDER_REPLICATE, new cv.Scalar());
+    cv.remap(src, dst, maps.x, maps.y, interpolation(cv), cv.BORDER_REPLICATE, new cv.Scalar());
     const out = (
       data instanceof Uint8Array ? Uint8Array.from(dst.data) : Float32Array.from(dst.data32F)
     ) as T;
@@ -59,12 +62,22 @@ export async function warpImage(
 ): Promise<{ image: RgbImage; outside: Uint8Array }> {
   if (img.width !== flow.width || img.height !== flow.height)
     throw new Error(`warping a ${img.width}x${img.height} image by a ${flow.width}x${flow.height} flow`);
-  const { data, outside } = await remap(img.data, (cv) => cv.CV_8UC3, flow);
+  const { data, outside } = await remap(
+    img.data,
+    (cv) => cv.CV_8UC3,
+    flow,
+    (cv) => cv.INTER_CUBIC,
+  );
   return { image: { width: img.width, height: img.height, data }, outside };
 }
 
 /** A flow warped by another: flow(p + by(p)), the forward flow carried onto the later frame. */
 export async function warpFlow(flow: Flow, by: Flow): Promise<{ flow: Flow; outside: Uint8Array }> {
-  const { data, outside } = await remap(flow.data, (cv) => cv.CV_32FC2, by);
+  const { data, outside } = await remap(
+    flow.data,
+    (cv) => cv.CV_32FC2,
+    by,
+    (cv) => cv.INTER_LINEAR,
+  );
   return { flow: { width: flow.width, height: flow.height, data }, outside };
 }

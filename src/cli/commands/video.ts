@@ -1,4 +1,3 @@
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { type FrameReport, framesFolder, stylizeVideo, type VideoOptions } from "../../api/video.js";
 import { UsageError } from "../../errors.js";
@@ -84,8 +83,6 @@ async function run(values: Values, positionals: string[]): Promise<number> {
   assertImageFile(input);
   for (const s of styles) assertImageFile(s);
   checkWritable(output, true);
-  if (path.extname(output) === "")
-    throw new UsageError(`give ${output} an extension (.mp4, .webm, .mkv): it says the format`);
 
   const progress = new ProgressReporter(process.stderr, printEvery ?? DEFAULTS.printEvery);
   const onFrame = (f: FrameReport) => {
