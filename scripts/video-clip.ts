@@ -111,7 +111,5 @@ ffmpeg([
   "0",
   gif,
 ]);
-// One still of the same pair for the page's readers who do not see the GIF move.
-ffmpeg(["-i", gif, "-vf", "select=eq(n\\,12)", "-frames:v", "1", path.join(OUT, "pan-frame.png")]);
 console.log(`wrote ${path.relative(ROOT, gif)} (${(fs.statSync(gif).size / 1024).toFixed(0)} KiB)`);
 fs.rmSync(dir, { recursive: true, force: true });
