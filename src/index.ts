@@ -1,7 +1,16 @@
 // The library's public API: what a program calls. docs/library.md describes it.
 
+// Many pictures, and video without flicker: docs/batch.md, docs/video.md.
+export {
+  type BatchItem,
+  type BatchOptions,
+  type BatchResult,
+  type ItemReport,
+  stylizeBatch,
+} from "./api/batch.js";
 // Stylize, check before a run, compute the loss of a picture.
 export { computeLoss, type LossRequest } from "./api/loss.js";
+export { type FrameReport, stylizeVideo, type VideoOptions, type VideoResult } from "./api/video.js";
 // Errors a caller can meet: each a StylegramError with a message meant for a person.
 export {
   DivergedError,
@@ -24,6 +33,7 @@ export type { VggWeights } from "./network/weights.js";
 // The objective, for callers who run their own optimisation.
 export { type Evaluation, type LossTerms, Objective, type ObjectiveInit } from "./objective/objective.js";
 export type { ObjectiveOptions } from "./objective/options.js";
+export { TargetCache } from "./objective/targets.js";
 export { DEFAULTS } from "./options/defaults.js";
 export type {
   Colors,

@@ -25,6 +25,8 @@ const LAYERS: Record<string, number> = {
   network: 4,
   models: 5,
   runtime: 5,
+  motion: 5,
+  video: 5,
   losses: 6,
   quantize: 7,
   objective: 8,

@@ -161,7 +161,6 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
         styles: [s],
         options,
         runtime: { device },
-        ...(tile === undefined ? {} : { tile }),
       });
       try {
         if (tile !== undefined) assert.ok((o.tiling?.tiles ?? 0) >= 4, `${o.tiling?.tiles} tiles`);
@@ -210,6 +209,41 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
     ];
     assert.ok(relativeError(webgpu.total, cpu.total) < 1e-3, `total ${webgpu.total} vs ${cpu.total}`);
     assertClose(webgpu.gradient, cpu.gradient, "gradient");
+  });
+
+  test("the temporal term (target and certainty as constants) agrees with the CPU at 50x38", async () => {
+    const c = await resizeImage(content, 50, 38);
+    const x = toNetworkInput(await resizeImage(await loadImage(path.join(GOLDEN_DIR, "x.png")), 50, 38));
+    const temporal = {
+      target: toNetworkInput(c),
+      certainty: Float32Array.from({ length: 50 * 38 }, (_, p) => (p % 50 < 10 ? 0 : 1)),
+    };
+    const results = [];
+    // In tiles it is fed like the content targets, which the tiled GPU test above covers.
+    for (const device of ["cpu", "webgpu"] as const) {
+      const o = await Objective.create({
+        weights,
+        content: c,
+        styles: [style],
+        temporal,
+        options: { contentLayers: ["relu2_2"], styleLayers: ["relu1_1", "relu3_1"], temporalWeight: 20 },
+        runtime: { device },
+      });
+      try {
+        results.push(await o.evaluate(x));
+      } finally {
+        await o.release();
+      }
+    }
+    const [cpu, ...gpus] = results as Awaited<ReturnType<Objective["evaluate"]>>[];
+    for (const webgpu of gpus) {
+      assert.ok(relativeError(webgpu.temporal as number, cpu?.temporal as number) < 1e-4, "temporal term");
+      assert.ok(
+        relativeError(webgpu.total, cpu?.total as number) < 1e-3,
+        `total ${webgpu.total} vs ${cpu?.total}`,
+      );
+      assertClose(webgpu.gradient, cpu?.gradient as Float32Array, "gradient");
+    }
   });
 
   test("a short stylization runs on WebGPU and lowers the loss", async () => {

@@ -20,7 +20,7 @@ interface Flag {
   value?: { choices?: readonly string[]; file?: boolean };
 }
 
-const COMMANDS = ["loss", "models", "serve", "help", "completion"] as const;
+const COMMANDS = ["batch", "video", "loss", "models", "serve", "help", "completion"] as const;
 
 function choicesOf(o: OptionSpec): readonly string[] | undefined {
   if (o.cli?.choices) return o.cli.choices.filter((c) => c !== "FILE");
@@ -29,7 +29,7 @@ function choicesOf(o: OptionSpec): readonly string[] | undefined {
   return consts?.every((c) => typeof c === "string") ? (consts as string[]) : undefined;
 }
 
-function registryFlags(command: "stylize" | "loss"): Flag[] {
+function registryFlags(command: "stylize" | "loss" | "batch" | "video"): Flag[] {
   return optionsOf(command).map((o) => {
     const takes = o.schema?.type !== "boolean";
     const choices = choicesOf(o);
@@ -54,6 +54,8 @@ export function commandFlags(extra: {
       .map(([n, o]) => ({ flag: `--${n}`, help: n, ...(o.type === "string" ? { value: {} } : {}) }));
   return {
     stylize: [...registryFlags("stylize"), { flag: "--help", short: "h", help: "show the options" }],
+    batch: [...registryFlags("batch"), { flag: "--help", short: "h", help: "show the options" }],
+    video: [...registryFlags("video"), { flag: "--help", short: "h", help: "show the options" }],
     loss: [
       { flag: "--content", help: "the content image", value: { file: true } },
       { flag: "--style", help: "a style image", value: { file: true } },
@@ -94,6 +96,8 @@ ${uniqueChoices.join("\n")}
       ${valueFlags.join("|")}) COMPREPLY=($(compgen -f -- "$cur")); return ;;
   esac
   case "\${COMP_WORDS[1]}" in
+    batch) opts='${words(flags.batch ?? [])}' ;;
+    video) opts='${words(flags.video ?? [])}' ;;
     loss) opts='${words(flags.loss ?? [])}' ;;
     serve) opts='${words(flags.serve ?? [])}' ;;
     models) opts='fetch list verify ${words(flags.models ?? [])}' ;;
@@ -137,6 +141,10 @@ _stylegram() {
     return
   fi
   case $words[2] in
+    batch) _arguments '*:file:_files' \\
+${args(flags.batch ?? [])} ;;
+    video) _arguments '*:file:_files' \\
+${args(flags.video ?? [])} ;;
     loss) _arguments \\
 ${args(flags.loss ?? [])} ;;
     serve) _arguments \\

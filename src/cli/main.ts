@@ -2,10 +2,12 @@ import fs from "node:fs";
 import { StylegramError, UsageError } from "../errors.js";
 import { closest } from "../validate.js";
 import { VERSION } from "../version.js";
+import { BATCH_FLAG_NAMES, BATCH_HELP, batchCommand } from "./commands/batch.js";
 import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
 import { MODELS_FLAG_NAMES, MODELS_FLAGS, MODELS_HELP, modelsCommand } from "./commands/models.js";
 import { SERVE_FLAG_NAMES, SERVE_FLAGS, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
+import { VIDEO_FLAG_NAMES, VIDEO_HELP, videoCommand } from "./commands/video.js";
 import { commandFlags, completionScript } from "./completion.js";
 import { cliMessage, FlagError } from "./options.js";
 
@@ -13,17 +15,25 @@ const HELP = `stylegram: neural style transfer (Gatys et al.) with VGG19
 
 Usage:
   stylegram CONTENT STYLE [STYLE...] -o OUT [options]        stylize a photo
+  stylegram batch PHOTO... --style S [--style S2...] -o DIR   every photo in every style, resumable
+  stylegram video IN -o OUT --style S [options]              a video, without flicker (temporal loss)
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
   stylegram models fetch|list|verify                         manage the VGG19 weights
   stylegram serve [--port 8080] [--concurrency 1]            the web app: drop two images, watch it paint
-  stylegram help [COMMAND]                                   help on a command (loss, models, serve)
+  stylegram help [COMMAND]                                   help on a command (batch, video, loss, models, serve)
   stylegram completion bash|zsh|fish                         shell completion, e.g. > ~/.local/share/bash-completion/completions/stylegram
   stylegram --version                                        the installed version`;
 
 /** Said under the overview when it is shown alone (no arguments), not above the stylize options. */
 const MORE_HELP = "Run 'stylegram --help' for the stylize options, 'stylegram help COMMAND' for a command's.";
 
-const COMMAND_HELP: Record<string, string> = { loss: LOSS_HELP, models: MODELS_HELP, serve: SERVE_HELP };
+const COMMAND_HELP: Record<string, string> = {
+  batch: BATCH_HELP,
+  video: VIDEO_HELP,
+  loss: LOSS_HELP,
+  models: MODELS_HELP,
+  serve: SERVE_HELP,
+};
 
 /** Runs the CLI and returns the exit code; errors meant for the user are printed without a stack trace. */
 export async function main(argv: string[]): Promise<number> {
@@ -38,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
         if (rest[0] !== undefined && COMMAND_HELP[rest[0]] === undefined) {
           const meant = closest(rest[0], Object.keys(COMMAND_HELP));
           throw new UsageError(
-            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are loss, models and serve, and stylizing itself ('stylegram help')`,
+            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are batch, video, loss, models and serve, and stylizing itself ('stylegram help')`,
           );
         }
         out(`${rest[0] === undefined ? `${HELP}\n\n${STYLIZE_HELP}` : COMMAND_HELP[rest[0]]}\n`);
@@ -51,6 +61,10 @@ export async function main(argv: string[]): Promise<number> {
       case "-v":
         out(`stylegram ${VERSION}\n`);
         return 0;
+      case "batch":
+        return await batchCommand(rest, out);
+      case "video":
+        return await videoCommand(rest, out);
       case "loss":
         return await lossCommand(rest, out);
       case "models":
@@ -70,7 +84,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ["loss", "models", "serve", "help", "completion"];
+const COMMANDS = ["batch", "video", "loss", "models", "serve", "help", "completion"];
 
 /**
  * `stylegram serv` would otherwise be read as a photo named "serv" and get an unrelated complaint
@@ -91,13 +105,17 @@ function parseProblem(e: Error, argv: readonly string[]): string {
   if (flag === undefined) return e.message;
   const command = COMMANDS.includes(argv[0] ?? "") ? argv[0] : undefined;
   const known =
-    command === "loss"
-      ? LOSS_FLAG_NAMES
-      : command === "models"
-        ? MODELS_FLAG_NAMES
-        : command === "serve"
-          ? SERVE_FLAG_NAMES
-          : STYLIZE_FLAG_NAMES;
+    command === "batch"
+      ? BATCH_FLAG_NAMES
+      : command === "video"
+        ? VIDEO_FLAG_NAMES
+        : command === "loss"
+          ? LOSS_FLAG_NAMES
+          : command === "models"
+            ? MODELS_FLAG_NAMES
+            : command === "serve"
+              ? SERVE_FLAG_NAMES
+              : STYLIZE_FLAG_NAMES;
   const meant = flag.startsWith("--") ? closest(flag.slice(2), known) : undefined;
   const typo = command === undefined ? closest(argv[0] ?? "", COMMANDS) : undefined;
   return [

@@ -26,10 +26,13 @@ export class ProgressReporter {
     private readonly tty = Boolean(stream.isTTY),
   ) {}
 
-  update(p: Progress): void {
+  /** A run's progress; a video's and a batch's say which frame or how many pictures too. */
+  update(p: Progress & { frame?: number; frames?: number | undefined; picture?: string }): void {
     if (this.ended) return;
     const perIteration = p.seconds / p.iteration;
     const where =
+      (p.frame === undefined ? "" : `  frame ${p.frame}${p.frames === undefined ? "" : `/${p.frames}`}`) +
+      (p.picture === undefined ? "" : `  ${p.picture}`) +
       (p.scales > 1 ? `  scale ${p.scale}/${p.scales} ${p.width}x${p.height}` : "") +
       (p.precision === "int8" ? "  int8" : "");
     const eta = p.etaSeconds;
@@ -38,7 +41,7 @@ export class ProgressReporter {
       if (now - this.lastDraw < 100 && p.iteration < p.iterations) return;
       this.lastDraw = now;
       const width = 24;
-      const filled = Math.round((width * p.iteration) / p.iterations);
+      const filled = Number.isFinite(p.iterations) ? Math.round((width * p.iteration) / p.iterations) : 0;
       const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
       this.stream.write(
         `\r[${bar}] ${p.iteration}/${p.iterations}${where}  loss ${p.loss.toExponential(3)}  ${perIteration.toFixed(2)} s/it  ETA ${clock(eta)} `,

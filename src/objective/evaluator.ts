@@ -4,6 +4,7 @@ import type { VggWeights } from "../network/weights.js";
 import type { Precision } from "../quantize/precision-graph.js";
 import type { RuntimeOptions } from "../runtime/session.js";
 import type { ResolvedObjective } from "./options.js";
+import type { TargetCache } from "./targets.js";
 
 /** Every term unweighted, and the weighted total. */
 export interface LossTerms {
@@ -11,6 +12,17 @@ export interface LossTerms {
   content: Record<string, number>;
   style: Record<string, number>;
   tv: number;
+  /** The temporal term (video), when the objective has one. */
+  temporal?: number;
+}
+
+/**
+ * A video frame's temporal term: the previous stylized frame warped to this one (1 x 3 x H x W, the
+ * network's input space) and each pixel's certainty in it (H x W, 0..1), at the picture's size.
+ */
+export interface TemporalTarget {
+  target: Float32Array;
+  certainty: Float32Array;
 }
 
 export interface Evaluation extends LossTerms {
@@ -29,6 +41,8 @@ export interface EvaluatorInit {
   /** Styles by region: one mask per style image at the content's size (src/objective/regions.ts). */
   masks?: readonly Mask[];
   styleMasks?: readonly (Mask | undefined)[];
+  temporal?: TemporalTarget;
+  cache?: TargetCache;
   signal?: AbortSignal;
 }
 

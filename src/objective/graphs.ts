@@ -3,6 +3,7 @@ import { type Dim, Graph, type Tensor } from "../graph/graph.js";
 import { contentLoss } from "../losses/content.js";
 import { guidedGramUnnormalised, guidedStyleLoss, guidedStyleTerm, type Region } from "../losses/guided.js";
 import { gramUnnormalised, styleLoss } from "../losses/style.js";
+import { temporalLoss } from "../losses/temporal.js";
 import { weightedTotal } from "../losses/total.js";
 import { tvLoss } from "../losses/tv.js";
 import { channelsOf, deepest, featureSize, poolsBefore } from "../network/layers.js";
@@ -142,6 +143,26 @@ function tvTerm(g: Graph, spec: NetworkSpec, net: Network, layout: Layout) {
   return { term, weight: spec.o.tvWeight };
 }
 
+/**
+ * The temporal term (src/losses/temporal.ts) against the warped previous frame, its inputs at the
+ * layout's size (a crop's part of them on a crop), over the pixels the graph owns.
+ */
+function temporalTerm(g: Graph, spec: NetworkSpec, net: Network, layout: Layout) {
+  const picture = pictureOf(layout);
+  const [h, w] =
+    layout.kind === "crop" ? [layout.cropHeight, layout.cropWidth] : [picture.height, picture.width];
+  const term = temporalLoss(
+    g,
+    net.x,
+    g.input(names.TEMPORAL_TARGET, [1, 3, h, w]),
+    g.input(names.TEMPORAL_CERTAINTY, [1, 1, h, w]),
+    3 * picture.width * picture.height,
+    net.own?.(0),
+  );
+  g.output(term, names.TEMPORAL);
+  return { term, weight: spec.o.temporalWeight };
+}
+
 /** Each region's normaliser, share and target at a style layer, as inputs, with its term's weight. */
 function regionParams(g: Graph, l: string, weights: readonly number[]): Omit<Region, "mask">[] {
   const c = channelsOf(l);
@@ -162,7 +183,7 @@ export function regionWeights(o: ResolvedObjective): number[] {
 export function objectiveGraph(
   spec: NetworkSpec,
   layout: Extract<Layout, { kind: "whole" }>,
-  options: { regions: boolean; constants?: Constants },
+  options: { regions: boolean; temporal?: boolean; constants?: Constants },
 ): Graph {
   const g = new Graph();
   const { o } = spec;
@@ -191,6 +212,7 @@ export function objectiveGraph(
     terms.push({ term, weight: o.styleWeight * (o.styleLayerWeights[i] as number) });
   });
   terms.push(tvTerm(g, spec, net, layout));
+  if (options.temporal) terms.push(temporalTerm(g, spec, net, layout));
   const total = g.output(weightedTotal(g, terms), names.TOTAL);
   g.output(gradient(g, total, net.x), names.GRADIENT);
   return options.constants ? withConstants(g, options.constants) : g;
@@ -254,7 +276,7 @@ export function styleHeadGraph(
 }
 
 /**
- * A tile's content and TV terms over its own positions, normalised by the picture's size, and the
+ * A tile's content, TV (and temporal) terms over its own positions, normalised by the picture's size, and the
  * gradient of content + TV + sum over style layers (and regions) of <dL/dG, G_tile>, where G_tile is
  * the tile's part of the picture's Gram matrix and dL/dG comes from the style head: the sum of the
  * tiles' gradients is the picture's.
@@ -263,6 +285,7 @@ export function tileGradientGraph(
   spec: NetworkSpec,
   layout: Extract<Layout, { kind: "crop" }>,
   regions: number,
+  temporal = false,
 ): Graph {
   const g = new Graph();
   const net = network(g, spec, layout, true);
@@ -279,6 +302,7 @@ export function tileGradientGraph(
     }
   }
   terms.push(tvTerm(g, spec, net, layout));
+  if (temporal) terms.push(temporalTerm(g, spec, net, layout));
   const partial = g.output(weightedTotal(g, terms), names.PARTIAL);
   g.output(gradient(g, partial, net.x), names.GRADIENT);
   return g;

@@ -11,11 +11,13 @@
  *   normaliser; `style_mask_share_<l>_<r>`: [], the region's share of the layer (see losses/guided.ts).
  * - `valid_<k>`, `own_<k>`: 1 x 1 x h x w at pooling level k, for a tile: 1 where the crop lies in the
  *   picture, and where the tile owns the position (src/objective/tiling.ts).
+ * - `temporal_target`: 1 x 3 x H x W, the previous stylized frame warped to this one (a tile: its crop);
+ *   `temporal_certainty`: 1 x 1 x H x W, each pixel's weight in the temporal term (src/losses/temporal.ts).
  * - `gram_<l>[_<r>]` (the style head's input) and `dgram_<l>[_<r>]` (the tile gradient graph's): the
  *   picture's unnormalised Gram matrix of a style layer (of a region), summed over tiles, and the
  *   total's derivative with respect to it.
  *
- * Outputs: `content_<l>`, `style_<l>`, `tv` (each term unweighted), `total`, `gradient` (d total/d x);
+ * Outputs: `content_<l>`, `style_<l>`, `tv`, `temporal` (each term unweighted), `total`, `gradient` (d total/d x);
  * a tile's `partial` (its share of the gradient's objective); `feat_<l>` and `gram_<l>[_<r>]` of the
  * feature pass.
  *
@@ -37,6 +39,9 @@ export const featuresName = (l: string) => `feat_${l}`;
 export const contentTerm = (l: string) => `content_${l}`;
 export const styleTerm = (l: string) => `style_${l}`;
 export const TV = "tv";
+export const TEMPORAL_TARGET = "temporal_target";
+export const TEMPORAL_CERTAINTY = "temporal_certainty";
+export const TEMPORAL = "temporal";
 export const TOTAL = "total";
 export const PARTIAL = "partial";
 export const GRADIENT = "gradient";

@@ -4,15 +4,16 @@ import type { Mask } from "../image/masks.js";
 import type { VggWeights } from "../network/weights.js";
 import type { Precision } from "../quantize/precision-graph.js";
 import type { RuntimeOptions } from "../runtime/session.js";
-import type { Evaluation, Evaluator, LossTerms } from "./evaluator.js";
+import type { Evaluation, Evaluator, LossTerms, TemporalTarget } from "./evaluator.js";
 import { type ObjectiveOptions, type ResolvedObjective, resolveObjective } from "./options.js";
 import { regionMasks } from "./regions.js";
 import { checkImageSize } from "./size.js";
+import type { TargetCache } from "./targets.js";
 import { TiledEvaluator } from "./tiled.js";
 import { checkTileEdge } from "./tiling.js";
 import { WholeEvaluator } from "./whole.js";
 
-export type { Evaluation, LossTerms, Precision };
+export type { Evaluation, LossTerms, Precision, TemporalTarget };
 
 export interface ObjectiveInit {
   weights: VggWeights;
@@ -41,6 +42,13 @@ export interface ObjectiveInit {
    * undefined for all of it. Without `masks` each style then applies to the whole picture.
    */
   styleMasks?: readonly (Mask | undefined)[];
+  /**
+   * Video: the temporal term's target and certainty at the content's size (src/losses/temporal.ts),
+   * weighted by the options' temporalWeight. Evaluated whole or in tiles alike.
+   */
+  temporal?: TemporalTarget;
+  /** Style Gram matrices kept across objectives (a batch's, a video's): computed once per image and size. */
+  cache?: TargetCache;
   /**
    * Stops the set-up (the targets' passes, each tile's, the compilation) with a StoppedError; a pass
    * already running ends first, so a cancel takes effect within one forward pass.
@@ -102,6 +110,8 @@ export class Objective {
       ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
       ...(masks ? { masks } : {}),
       ...(init.styleMasks ? { styleMasks: init.styleMasks } : {}),
+      ...(init.temporal ? { temporal: checkTemporal(init.temporal, width, height) } : {}),
+      ...(init.cache ? { cache: init.cache } : {}),
       ...(init.signal ? { signal: init.signal } : {}),
     };
     const evaluator =
@@ -138,6 +148,17 @@ export class Objective {
   async release(): Promise<void> {
     await this.evaluator.release();
   }
+}
+
+/** The temporal inputs must have the picture's size: a wrong length would read past them in the graph. */
+function checkTemporal(t: TemporalTarget, width: number, height: number): TemporalTarget {
+  const plane = width * height;
+  if (t.target.length !== 3 * plane || t.certainty.length !== plane)
+    throw new UsageError(
+      `the temporal target must have the content's size ${width}x${height}: ${3 * plane} values and ${plane} certainties, got ${t.target.length} and ${t.certainty.length}`,
+      { option: "temporal" },
+    );
+  return t;
 }
 
 function int8OnGpuError(): UsageError {

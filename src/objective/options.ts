@@ -17,6 +17,11 @@ export interface ObjectiveOptions {
   contentWeight?: number;
   styleWeight?: number;
   tvWeight?: number;
+  /**
+   * Weight of the temporal term (video: the squared difference to the warped previous frame where
+   * the flow is certain); it counts only where stylize()'s `temporal` gives that frame.
+   */
+  temporalWeight?: number;
   pooling?: Pooling;
   /** Blend weights of several style images; normalised to sum 1. Default: equal. */
   styleBlend?: readonly number[];
@@ -31,6 +36,7 @@ export interface ResolvedObjective {
   contentWeight: number;
   styleWeight: number;
   tvWeight: number;
+  temporalWeight: number;
   pooling: Pooling;
   styleBlend: number[];
 }
@@ -100,6 +106,7 @@ export function resolveObjective(options: ObjectiveOptions, styleCount: number):
     contentWeight: options.contentWeight ?? DEFAULTS.contentWeight,
     styleWeight: options.styleWeight ?? DEFAULTS.styleWeight,
     tvWeight: options.tvWeight ?? DEFAULTS.tvWeight,
+    temporalWeight: options.temporalWeight ?? DEFAULTS.temporalWeight,
     pooling: options.pooling ?? DEFAULTS.pooling,
     styleBlend:
       styleCount === 0 ? [] : normaliseWeights("styleBlend", options.styleBlend, styleCount, "style images"),

@@ -22,6 +22,41 @@ export interface Targets {
   regions?: Map<string, Float32Array>[];
 }
 
+/**
+ * Each style image's normalised Gram matrices, kept across objectives: a batch or a video computes
+ * them once per style image and size instead of once per picture. Keyed by the image's pixels (a
+ * hash of them and its size) and the layers and pooling asked for, so that the same painting read
+ * again, or another object with the same pixels, finds them.
+ */
+export class TargetCache {
+  private readonly grams = new Map<string, Map<string, Float32Array>>();
+
+  private static key(img: RgbImage, layers: readonly string[], pooling: Pooling): string {
+    // Two 32-bit hashes of the pixels (FNV-1a and djb2): a clash would need both to agree.
+    let fnv = 0x811c9dc5;
+    let djb = 5381;
+    for (const b of img.data) {
+      fnv = Math.imul(fnv ^ b, 0x01000193);
+      djb = (Math.imul(djb, 33) + b) | 0;
+    }
+    return `${img.width}x${img.height}:${(fnv >>> 0).toString(16)}:${(djb >>> 0).toString(16)}:${pooling}:${layers.join(",")}`;
+  }
+
+  /** The Gram matrices of an image for these layers, if computed before. */
+  get(img: RgbImage, layers: readonly string[], pooling: Pooling): Map<string, Float32Array> | undefined {
+    return this.grams.get(TargetCache.key(img, layers, pooling));
+  }
+
+  set(img: RgbImage, layers: readonly string[], pooling: Pooling, grams: Map<string, Float32Array>): void {
+    this.grams.set(TargetCache.key(img, layers, pooling), grams);
+  }
+
+  /** How many images' Gram matrices it holds. */
+  get size(): number {
+    return this.grams.size;
+  }
+}
+
 export interface TargetRequest {
   weights: VggWeights;
   content: RgbImage | undefined;
@@ -40,6 +75,8 @@ export interface TargetRequest {
   tiles?: { crop: { cropWidth: number; cropHeight: number }; halo: number };
   /** Stops between the passes (and tiles); a pass already running ends first. */
   signal?: AbortSignal;
+  /** Style Gram matrices computed before (not with style masks, whose Grams are the mask's). */
+  cache?: TargetCache;
 }
 
 /**
@@ -92,6 +129,11 @@ export async function targetsWith(pass: FeaturePass, req: TargetRequest): Promis
         `the style mask of ${what} is ${styleMask.width}x${styleMask.height}, the image ${img.width}x${img.height}: resize it to the image (stylize() does)`,
       );
     }
+    const cached = styleMask ? undefined : req.cache?.get(img, styleLayers, req.pooling);
+    if (cached) {
+      grams.push(cached);
+      continue;
+    }
     const masks = styleMask && masksAtLayers(styleMask, styleLayers);
     const out = await pass.run(
       image(img),
@@ -100,19 +142,19 @@ export async function targetsWith(pass: FeaturePass, req: TargetRequest): Promis
       signal,
     );
     // A Gram matrix's normaliser: 1 / (C h w) of the image, or of its style mask (a guided Gram).
-    grams.push(
-      new Map(
-        styleLayers.map((l) => {
-          const [h, w] = featureSize(img.height, img.width, l);
-          const m = masks?.get(l);
-          const scale = m ? guidedScale(l, m, `the style mask of ${what}`) : 1 / (channelsOf(l) * h * w);
-          return [
-            l,
-            Float32Array.from((out.grams.get(l) as Float64Array[])[0] as Float64Array, (v) => v * scale),
-          ];
-        }),
-      ),
+    const normalised = new Map(
+      styleLayers.map((l) => {
+        const [h, w] = featureSize(img.height, img.width, l);
+        const m = masks?.get(l);
+        const scale = m ? guidedScale(l, m, `the style mask of ${what}`) : 1 / (channelsOf(l) * h * w);
+        return [
+          l,
+          Float32Array.from((out.grams.get(l) as Float64Array[])[0] as Float64Array, (v) => v * scale),
+        ];
+      }),
     );
+    grams.push(normalised);
+    if (!styleMask) req.cache?.set(img, styleLayers, req.pooling, normalised);
   }
   if (req.regions) {
     result.regions = grams;

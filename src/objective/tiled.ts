@@ -72,6 +72,7 @@ export class TiledEvaluator implements Evaluator {
         pooling: o.pooling,
         ...(init.masks ? { regions: { styleMasks: init.styleMasks ?? [] } } : {}),
         ...(init.signal ? { signal: init.signal } : {}),
+        ...(init.cache ? { cache: init.cache } : {}),
       };
       // The targets read one mask per image: with one region (or none) that is the picture's pass.
       const targetPass = regions <= 1 ? pass : TiledPass.create({ ...spec, slots: 1 }, crop, halo);
@@ -100,7 +101,12 @@ export class TiledEvaluator implements Evaluator {
         ...crop,
         picture: { width: content.width, height: content.height },
       };
-      const gg = tileGradientGraph({ weights: init.weights, o, poolIndices: !gpu }, layout, regions);
+      const gg = tileGradientGraph(
+        { weights: init.weights, o, poolIndices: !gpu },
+        layout,
+        regions,
+        init.temporal !== undefined,
+      );
       const gradient = {
         graph: new PrecisionGraph(gg, init.runtime, init.precision),
         levels: maskLevels(gg.inputs),
@@ -168,7 +174,13 @@ export class TiledEvaluator implements Evaluator {
     const content: Record<string, number> = {};
     for (const l of o.contentLayers) content[l] = 0;
     let tv = 0;
+    let temporal = 0;
+    const { temporal: frame } = this.init;
     const xCrop = new Float32Array(3 * ch * cw);
+    const temporalCrops = frame && {
+      target: new Float32Array(3 * ch * cw),
+      certainty: new Float32Array(ch * cw),
+    };
     const targetCrops = new Map(
       o.contentLayers.map((l) => [l, new Float32Array((channelsOf(l) * ch * cw) / 4 ** poolsBefore(l))]),
     );
@@ -206,6 +218,14 @@ export class TiledEvaluator implements Evaluator {
           dims: [1, c, ch / s, cw / s],
         };
       }
+      if (frame && temporalCrops) {
+        const crop = (data: Float32Array, planes: number, into: Float32Array) => ({
+          data: cropPlanes(data, planes, height, width, tile.top, tile.left, ch, cw, into),
+          dims: [1, planes, ch, cw],
+        });
+        feeds[names.TEMPORAL_TARGET] = crop(frame.target, 3, temporalCrops.target);
+        feeds[names.TEMPORAL_CERTAINTY] = crop(frame.certainty, 1, temporalCrops.certainty);
+      }
       for (const l of o.styleLayers) {
         const s = 2 ** poolsBefore(l);
         (maskCrops.get(l) as Float32Array[]).forEach((buffer, r) => {
@@ -217,6 +237,7 @@ export class TiledEvaluator implements Evaluator {
       for (const l of o.contentLayers)
         content[l] = (content[l] as number) + scalarOf(out, names.contentTerm(l));
       tv += scalarOf(out, names.TV);
+      if (frame) temporal += scalarOf(out, names.TEMPORAL);
       addCropPlanes(
         out[names.GRADIENT]?.data as Float32Array,
         3,
@@ -231,11 +252,11 @@ export class TiledEvaluator implements Evaluator {
     }
     this.gradient.graph.endEvaluation();
 
-    let total = o.tvWeight * tv + styleTotal;
+    let total = o.tvWeight * tv + o.temporalWeight * temporal + styleTotal;
     o.contentLayers.forEach((l, i) => {
       total += o.contentWeight * (o.contentLayerWeights[i] as number) * (content[l] as number);
     });
-    return { total, content, style, tv, gradient: grad };
+    return { total, content, style, tv, ...(frame ? { temporal } : {}), gradient: grad };
   }
 
   async release(): Promise<void> {

@@ -37,6 +37,7 @@ export class WholeEvaluator implements Evaluator {
       ...(init.runtime === undefined ? {} : { runtime: init.runtime }),
       ...(init.masks ? { regions: { styleMasks: init.styleMasks ?? [] } } : {}),
       ...(init.signal ? { signal: init.signal } : {}),
+      ...(init.cache ? { cache: init.cache } : {}),
     });
     const feeds: names.Feeds = {};
     for (const [l, data] of targets.content) {
@@ -45,12 +46,20 @@ export class WholeEvaluator implements Evaluator {
     }
     for (const [l, data] of targets.style)
       feeds[names.styleTarget(l)] = { data, dims: [channelsOf(l), channelsOf(l)] };
+    if (init.temporal) {
+      feeds[names.TEMPORAL_TARGET] = { data: init.temporal.target, dims: [1, 3, height, width] };
+      feeds[names.TEMPORAL_CERTAINTY] = { data: init.temporal.certainty, dims: [1, 1, height, width] };
+    }
     if (init.masks)
       Object.assign(feeds, regionFeeds(init.masks, o.styleLayers), regionTargetFeeds(targets.regions ?? []));
     const g = objectiveGraph(
       { weights: init.weights, o, poolIndices: !gpu },
       { kind: "whole", width, height },
-      { regions: init.masks !== undefined, ...(gpu ? { constants: feeds } : {}) },
+      {
+        regions: init.masks !== undefined,
+        temporal: init.temporal !== undefined,
+        ...(gpu ? { constants: feeds } : {}),
+      },
     );
     throwIfStopped(init.signal);
     const graph = new PrecisionGraph(g, init.runtime, init.precision);
@@ -73,7 +82,14 @@ export class WholeEvaluator implements Evaluator {
     for (const l of o.styleLayers) style[l] = scalarOf(out, names.styleTerm(l));
     const gradient = out[names.GRADIENT]?.data;
     if (!gradient) throw new Error("the objective graph returned no gradient");
-    return { total: scalarOf(out, names.TOTAL), content, style, tv: scalarOf(out, names.TV), gradient };
+    return {
+      total: scalarOf(out, names.TOTAL),
+      content,
+      style,
+      tv: scalarOf(out, names.TV),
+      ...(this.init.temporal ? { temporal: scalarOf(out, names.TEMPORAL) } : {}),
+      gradient,
+    };
   }
 
   release(): Promise<void> {

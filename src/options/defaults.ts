@@ -22,6 +22,7 @@ export const DEFAULTS = {
   contentWeight: defaultOf<number>("contentWeight"),
   styleWeight: defaultOf<number>("styleWeight"),
   tvWeight: defaultOf<number>("tvWeight"),
+  temporalWeight: defaultOf<number>("temporalWeight"),
   pooling: defaultOf<Of<typeof POOLINGS>>("pooling"),
   size: defaultOf<number>("size"),
   styleScale: defaultOf<number>("styleScale"),

@@ -35,7 +35,7 @@ export function optionsMarkdown(): string {
   return [
     "# Options",
     "",
-    "Every option of `stylegram` (the CLI), `stylize()` and `computeLoss()` (the library) and the web API, from",
+    "Every option of `stylegram` (the CLI), `stylize()`, `stylizeBatch()`, `stylizeVideo()` and `computeLoss()` (the library) and the web API, from",
     "one table in the source (`src/options/registry.ts`). This page is written from it by `npm run docs:options`;",
     "do not edit it by hand. The CLI's flag, the library's name and the API's JSON field name the same option;",
     "the web API caps some values lower (GET /api/options serves its schema).",
@@ -51,7 +51,8 @@ export function optionsMarkdown(): string {
     "## Library only",
     "",
     "`content` and `styles` (file paths or `RgbImage`s), `onStage`, `onProgress`, `onSnapshot` with `snapshotEvery`,",
-    "and `signal` (an `AbortSignal`): see [the library](library.md).",
+    "and `signal` (an `AbortSignal`): see [the library](library.md). `temporal` (a video frame's target and certainty)",
+    "and `targetCache` (style targets shared by many calls): see [video](video.md) and [batch](batch.md).",
     "",
   ].join("\n");
 }

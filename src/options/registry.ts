@@ -10,18 +10,23 @@ import { describeValue, functionValue, imageValue, listOf, nonEmptyString } from
  * schema (server/options.ts, with its own caps), and docs/options.md (npm run docs:options).
  */
 
-/** Where an option belongs: the objective, stylize() itself, the runtime, or only the CLI. */
-export type Scope = "objective" | "stylize" | "runtime" | "cli";
+/**
+ * Where an option belongs: the objective, stylize() itself, the runtime, stylizeVideo() or
+ * stylizeBatch() (beside stylize()'s own), or only the CLI.
+ */
+export type Scope = "objective" | "stylize" | "runtime" | "video" | "batch" | "cli";
 /** The commands whose flags include it. */
-export type Command = "stylize" | "loss";
+export type Command = "stylize" | "loss" | "batch" | "video";
 /** The sections of --help and docs/options.md. */
-export type Group = "output" | "optimisation" | "colour" | "objective" | "runtime";
+export type Group = "output" | "optimisation" | "colour" | "objective" | "video" | "batch" | "runtime";
 
 export const GROUP_TITLES: Record<Group, string> = {
   output: "Output and size",
   optimisation: "Optimisation",
   colour: 'Colour and regions (Gatys et al., "Controlling Perceptual Factors in Neural Style Transfer")',
   objective: "Objective",
+  video: 'Video (Ruder, Dosovitskiy and Brox, "Artistic style transfer for videos")',
+  batch: "Batch",
   runtime: "Runtime",
 };
 
@@ -80,8 +85,13 @@ export const PRECISIONS = ["fp32", "int8", "mixed"] as const;
 export const DEVICES = ["cpu", "webgpu", "auto"] as const;
 export const PRECONDITIONERS = ["pyramid", "none"] as const;
 
-const both: readonly Command[] = ["stylize", "loss"];
 const stylizeOnly: readonly Command[] = ["stylize"];
+/** The commands that make pictures: one, many, or a video's frames. */
+const pictures: readonly Command[] = ["stylize", "batch", "video"];
+/** The objective's options: every command that builds it. */
+const all: readonly Command[] = ["stylize", "loss", "batch", "video"];
+const batchOnly: readonly Command[] = ["batch"];
+const videoOnly: readonly Command[] = ["video"];
 
 /** Every option, in the order --help lists them. */
 export const OPTIONS = [
@@ -89,21 +99,21 @@ export const OPTIONS = [
   {
     name: "output",
     short: "o",
-    help: "the result (required); format from the extension: .png .jpg .webp, lossless .tif; never one of the inputs",
+    help: "the result (required): a picture, format from the extension (.png .jpg .webp, lossless .tif); batch: a folder; video: a video (.mp4 .webm .mkv ...); never one of the inputs",
     arg: "FILE",
     group: "output",
     scope: "cli",
-    commands: stylizeOnly,
+    commands: pictures,
   },
   {
     name: "force",
     short: "f",
     schema: Type.Boolean(),
     default: false,
-    help: "overwrite OUT, its snapshots and the log if they exist",
+    help: "overwrite OUT, its snapshots and the log if they exist; batch and video: start again instead of resuming",
     group: "output",
     scope: "cli",
-    commands: both,
+    commands: all,
   },
   {
     name: "size",
@@ -114,7 +124,7 @@ export const OPTIONS = [
     arg: "N",
     group: "output",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 4096 },
   },
   {
@@ -125,7 +135,7 @@ export const OPTIONS = [
     arg: "N",
     group: "output",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 8 },
   },
   {
@@ -153,7 +163,7 @@ export const OPTIONS = [
     arg: "N",
     group: "output",
     scope: "cli",
-    commands: stylizeOnly,
+    commands: pictures,
   },
   // Optimisation
   {
@@ -164,7 +174,7 @@ export const OPTIONS = [
     arg: "N[,N...]",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 10_000, maxItems: 8, minItems: 1 },
   },
   {
@@ -175,7 +185,7 @@ export const OPTIONS = [
     arg: "S,S,...",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 4096, maxItems: 8 },
   },
   {
@@ -200,7 +210,7 @@ export const OPTIONS = [
     arg: "WHAT",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: ["stylize", "batch"],
     cli: {
       choices: [...INITS, "FILE"],
       parse: (t) => ((INITS as readonly string[]).includes(t) ? t : { image: t }),
@@ -215,7 +225,7 @@ export const OPTIONS = [
     arg: "N",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
   },
   {
@@ -226,7 +236,7 @@ export const OPTIONS = [
     arg: "NAME",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -239,7 +249,7 @@ export const OPTIONS = [
     arg: "N",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 1e6 },
   },
   {
@@ -252,7 +262,7 @@ export const OPTIONS = [
     arg: "N",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: { maximum: 1000 },
   },
   {
@@ -263,7 +273,7 @@ export const OPTIONS = [
     arg: "NAME",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -297,7 +307,7 @@ export const OPTIONS = [
     arg: "P",
     group: "optimisation",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   // Colour and regions
@@ -309,7 +319,7 @@ export const OPTIONS = [
     arg: "WHOSE",
     group: "colour",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -319,7 +329,7 @@ export const OPTIONS = [
     help: "the same as --colors luminance",
     group: "colour",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     server: {},
   },
   {
@@ -354,7 +364,7 @@ export const OPTIONS = [
     arg: "L,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -365,7 +375,7 @@ export const OPTIONS = [
     arg: "W,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -376,7 +386,7 @@ export const OPTIONS = [
     arg: "L,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -387,7 +397,7 @@ export const OPTIONS = [
     arg: "W,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -398,7 +408,7 @@ export const OPTIONS = [
     arg: "N",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverWeight,
   },
   {
@@ -409,7 +419,7 @@ export const OPTIONS = [
     arg: "N",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverWeight,
   },
   {
@@ -420,8 +430,18 @@ export const OPTIONS = [
     arg: "N",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverWeight,
+  },
+  {
+    name: "temporalWeight",
+    schema: weightSchema,
+    default: 50,
+    help: "weight of the temporal term: each frame held to the previous result, warped by the optical flow, where the flow is certain; 0: independent frames",
+    arg: "N",
+    group: "video",
+    scope: "objective",
+    commands: videoOnly,
   },
   {
     name: "styleBlend",
@@ -431,7 +451,7 @@ export const OPTIONS = [
     arg: "W,...",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: serverLayers,
   },
   {
@@ -442,8 +462,58 @@ export const OPTIONS = [
     arg: "max|avg",
     group: "objective",
     scope: "objective",
-    commands: both,
+    commands: all,
     server: {},
+  },
+  // Video
+  {
+    name: "temporalFrames",
+    schema: Type.Array(Type.Integer({ minimum: 1, maximum: 100 }), { minItems: 1, maxItems: 8 }),
+    default: [1],
+    help: "the earlier frames each frame is held to: 1 the previous one (short-term), e.g. 1,2,4 long-term too (each pixel to the latest frame where it is certain)",
+    arg: "J,J,...",
+    group: "video",
+    scope: "video",
+    commands: videoOnly,
+  },
+  {
+    name: "frameIterations",
+    schema: Type.Integer({ minimum: 1 }),
+    defaultText: "a third of --iterations (of the last scale's), at least 1",
+    help: "evaluations for each frame after the first, which starts from the previous result warped and so needs fewer",
+    arg: "N",
+    group: "video",
+    scope: "video",
+    commands: videoOnly,
+  },
+  {
+    name: "frames",
+    schema: Type.Integer({ minimum: 1 }),
+    defaultText: "all",
+    help: "stylize only the first N frames (and as much of the audio)",
+    arg: "N",
+    group: "video",
+    scope: "video",
+    commands: videoOnly,
+  },
+  // Batch
+  {
+    name: "manifest",
+    help: 'a JSON file of pairs instead of (or beside) PHOTO... --style S: [{"content": "a.jpg", "style": "b.jpg", "options": {"styleWeight": 1000}}, ...]; paths relative to the file',
+    arg: "FILE",
+    group: "batch",
+    scope: "cli",
+    commands: batchOnly,
+  },
+  {
+    name: "concurrency",
+    schema: Type.Integer({ minimum: 1, maximum: 256 }),
+    default: 1,
+    help: "pictures made at once, the cores split between them",
+    arg: "N",
+    group: "batch",
+    scope: "batch",
+    commands: batchOnly,
   },
   // Runtime
   {
@@ -458,7 +528,7 @@ export const OPTIONS = [
     arg: "PATH",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
   },
   {
     name: "fetch",
@@ -467,7 +537,7 @@ export const OPTIONS = [
     help: "download the weights into the cache first if they are missing",
     group: "runtime",
     scope: "cli",
-    commands: both,
+    commands: all,
   },
   {
     name: "threads",
@@ -477,7 +547,7 @@ export const OPTIONS = [
     arg: "N",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
   },
   {
     name: "device",
@@ -487,7 +557,7 @@ export const OPTIONS = [
     arg: "cpu|webgpu|auto",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
     server: {},
   },
   {
@@ -498,7 +568,7 @@ export const OPTIONS = [
     arg: "SIZE",
     group: "runtime",
     scope: "stylize",
-    commands: stylizeOnly,
+    commands: pictures,
     cli: { parse: parseBytes, expects: "a size such as 8G or 500M" },
   },
   {
@@ -509,7 +579,7 @@ export const OPTIONS = [
     arg: "N",
     group: "runtime",
     scope: "runtime",
-    commands: both,
+    commands: all,
   },
   // Library only: images, callbacks and signals
   {
@@ -523,14 +593,38 @@ export const OPTIONS = [
   },
   {
     name: "styles",
-    flag: null,
+    // stylegram CONTENT STYLE... takes them as words; batch and video by flag.
+    flag: "style",
     check: (name, v) => {
       listOf(name, v, imageValue);
       if ((v as unknown[]).length === 0)
         throw new UsageError(`${name} must name at least one style image`, { option: "styles" });
     },
-    help: "the painting(s): file paths or RgbImages",
+    help: "a painting: batch makes every photo in every --style; video blends several, as stylegram does",
+    arg: "FILE",
     group: "output",
+    scope: "stylize",
+    commands: ["batch", "video"],
+    cli: { multiple: true },
+  },
+  {
+    name: "temporal",
+    flag: null,
+    check: temporalValue,
+    help: "a video frame's temporal term: { target: the previous result warped to this frame (an RgbImage), certainty: a Mask of each pixel's weight }, at the output size",
+    group: "video",
+    scope: "stylize",
+    commands: [],
+  },
+  {
+    name: "targetCache",
+    flag: null,
+    check: (name, v) => {
+      if (typeof v !== "object" || v === null || typeof (v as { get?: unknown }).get !== "function")
+        throw new UsageError(`${name} must be a TargetCache (new TargetCache())`, { option: "targetCache" });
+    },
+    help: "a TargetCache shared by many stylize() calls: each style image's Gram matrices computed once per size",
+    group: "runtime",
     scope: "stylize",
     commands: [],
   },
@@ -574,6 +668,30 @@ export const OPTIONS = [
 ] as const satisfies readonly OptionSpec[];
 
 export type OptionName = (typeof OPTIONS)[number]["name"];
+
+/** A temporal target: { target: RgbImage, certainty: { width, height, data: Float32Array } } of one size. */
+function temporalValue(name: string, v: unknown): void {
+  const t = v as { target?: unknown; certainty?: { width?: unknown; height?: unknown; data?: unknown } };
+  if (typeof t !== "object" || t === null || typeof t.target !== "object")
+    throw new UsageError(`${name} must be { target: RgbImage, certainty: Mask }, got ${describeValue(v)}`, {
+      option: "temporal",
+    });
+  imageValue(`${name}.target`, t.target);
+  const target = t.target as { width: number; height: number };
+  const c = t.certainty;
+  if (
+    typeof c !== "object" ||
+    c === null ||
+    c.width !== target.width ||
+    c.height !== target.height ||
+    !(c.data instanceof Float32Array) ||
+    c.data.length !== target.width * target.height
+  )
+    throw new UsageError(
+      `${name}.certainty must be a Mask { width, height, data: Float32Array } of the target's size ${target.width}x${target.height}`,
+      { option: "temporal" },
+    );
+}
 
 const byName = new Map<string, OptionSpec>(OPTIONS.map((o) => [o.name, o as OptionSpec]));
 

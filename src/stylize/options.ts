@@ -1,8 +1,10 @@
 import { message, opt, UsageError } from "../errors.js";
 import type { RgbImage } from "../image/image.js";
+import type { Mask } from "../image/masks.js";
 import type { ImageSource } from "../image/source.js";
 import type { VggWeights } from "../network/weights.js";
 import type { ObjectiveOptions } from "../objective/options.js";
+import type { TargetCache } from "../objective/targets.js";
 import { checkPresent, knownKeys, namesIn } from "../options/check.js";
 import { DEFAULTS } from "../options/defaults.js";
 import { COLORS, PRECISIONS } from "../options/registry.js";
@@ -34,6 +36,8 @@ export interface Progress {
   content: Record<string, number>;
   style: Record<string, number>;
   tv: number;
+  /** The temporal term (video), when the run has one. */
+  temporal?: number;
   /** Seconds since the optimisation started (building the objective of each scale included). */
   seconds: number;
   /**
@@ -140,6 +144,14 @@ export interface StylizeOptions extends ObjectiveOptions {
    * to take it), or null for the whole image.
    */
   styleMasks?: readonly (ImageSource | null)[];
+  /**
+   * A video frame's temporal term (Ruder et al.): `target`, the previous stylized frame warped to this
+   * one, and `certainty`, each pixel's weight (0 where the flow is unreliable), both at the output
+   * size (resized for coarser scales), weighted by `temporalWeight`. See src/video/ for how they are made.
+   */
+  temporal?: { target: RgbImage; certainty: Mask };
+  /** Style Gram matrices shared by many calls (a batch, a video): each computed once per image and size. */
+  targetCache?: TargetCache;
   /** Weights folder, loaded weights, or undefined for $STYLEGRAM_WEIGHTS. */
   weights?: string | VggWeights;
   threads?: number;

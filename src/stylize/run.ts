@@ -109,7 +109,13 @@ export async function optimizeOnce(
     if (precision !== undefined) await objective.usePrecision(precision);
     const e = await objective.evaluate(x);
     evaluation++;
-    latest = { total: e.total, content: e.content, style: e.style, tv: e.tv };
+    latest = {
+      total: e.total,
+      content: e.content,
+      style: e.style,
+      tv: e.tv,
+      ...(e.temporal === undefined ? {} : { temporal: e.temporal }),
+    };
     if (!anyBest || e.total < anyBest.value) anyBest = { value: e.total, terms: latest };
     if (evaluation > lastPhaseStart && e.total < bestValue) {
       bestValue = e.total;

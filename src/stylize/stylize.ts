@@ -5,7 +5,7 @@ import { resizeImage } from "../image/io.js";
 import { resizeMask } from "../image/masks.js";
 import { type ImageSource, resolveImage } from "../image/source.js";
 import { resolveWeights } from "../models/resolve.js";
-import { type LossTerms, Objective } from "../objective/objective.js";
+import { type LossTerms, Objective, type TemporalTarget } from "../objective/objective.js";
 import type { MinimizeResult, StopReason } from "../optim/types.js";
 import { DEFAULTS } from "../options/defaults.js";
 import { chooseDevice } from "../runtime/device.js";
@@ -40,6 +40,18 @@ function timeLeft(scales: readonly ScalePlan[], k: number, done: number, seconds
     if (j === k) cost += s.cost * (evaluations - done);
   });
   return secondsPerCost * cost;
+}
+
+/** The temporal term's inputs at a scale's size, in the network's input space. */
+async function temporalAt(
+  t: NonNullable<StylizeOptions["temporal"]>,
+  content: RgbImage,
+): Promise<TemporalTarget> {
+  const { width, height } = content;
+  const same = t.target.width === width && t.target.height === height;
+  const target = same ? t.target : await resizeImage(t.target, width, height);
+  const certainty = same ? t.certainty : resizeMask(t.certainty, width, height);
+  return { target: toNetworkInput(target), certainty: certainty.data };
 }
 
 /**
@@ -133,6 +145,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
       const img = fromNetworkInput(v, content.width, content.height);
       return colors === "luminance" ? keepOriginalColors(img, content) : img;
     };
+    const temporal = options.temporal && (await temporalAt(options.temporal, content));
     let objective: Objective;
     try {
       objective = await Objective.create({
@@ -145,6 +158,8 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
         ...(scale.tile === undefined ? {} : { tile: scale.tile }),
         ...(contentMasks ? { masks: contentMasks } : {}),
         ...(styleMasks ? { styleMasks } : {}),
+        ...(temporal ? { temporal } : {}),
+        ...(options.targetCache ? { cache: options.targetCache } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
     } catch (e) {
@@ -175,6 +190,7 @@ export async function stylize(options: StylizeOptions): Promise<StylizeResult> {
             content: t.content,
             style: t.style,
             tv: t.tv,
+            ...(t.temporal === undefined ? {} : { temporal: t.temporal }),
             seconds: (performance.now() - started) / 1000,
             timing: info.timing,
             scale: k + 1,
