@@ -26,7 +26,7 @@ const RUNTIME_DEVICE = DEVICE === "auto" ? await chooseAutoDevice() : DEVICE;
 
 async function chooseAutoDevice() {
   const { chooseDevice } = await import("../src/runtime/device.js");
-  const { probeWebGpu } = await import("../src/runtime/session.js");
+  const { probeWebGpu } = await import("../src/runtime/probe.js");
   return (await chooseDevice("auto", probeWebGpu)).device;
 }
 

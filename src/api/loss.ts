@@ -9,7 +9,7 @@ import { checkImageSize } from "../objective/size.js";
 import { checkTileEdge } from "../objective/tiling.js";
 import { checkPresent, knownKeys } from "../options/check.js";
 import { chooseDevice, type DeviceRequest } from "../runtime/device.js";
-import { probeWebGpu } from "../runtime/session.js";
+import { probeWebGpu } from "../runtime/probe.js";
 import { planEvaluation } from "../stylize/plan.js";
 import { imageValue, listOf } from "../validate.js";
 

@@ -9,7 +9,7 @@ import { type LossTerms, Objective, type TemporalTarget } from "../objective/obj
 import type { MinimizeResult, StopReason } from "../optim/types.js";
 import { DEFAULTS } from "../options/defaults.js";
 import { chooseDevice } from "../runtime/device.js";
-import { probeWebGpu } from "../runtime/session.js";
+import { probeWebGpu } from "../runtime/probe.js";
 import { checkStylize } from "./check.js";
 import { positiveInteger, STYLIZE_DEFAULTS, type StylizeOptions } from "./options.js";
 import type { ScalePlan } from "./plan.js";
