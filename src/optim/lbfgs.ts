@@ -76,7 +76,7 @@ const BLOW_UP = 4;
  * keeps the direction and goes where the pair measures real curvature; well-scaled L-BFGS steps on
  * images stay below it.
  */
-const MAX_STEP = 64;
+export const MAX_STEP = 64;
 
 /**
  * Limited-memory BFGS in the variant PyTorch's torch.optim.LBFGS implements (first step scaled by

@@ -1,7 +1,7 @@
+import type { InferenceSession, Tensor } from "onnxruntime-node";
 import type { Graph } from "../graph/graph.js";
 import { toOnnx } from "../graph/serialize.js";
 import { type Device, noAdapterError } from "./device.js";
-import type { InferenceSession, Tensor } from "onnxruntime-node";
 import { cores, ort, PLATFORM } from "./platform.js";
 
 export interface RuntimeOptions {

@@ -15,6 +15,8 @@
 export interface Preconditioner {
   /** out = P v (P is symmetric: the same map takes the gradient back). */
   apply(v: Float32Array, out: Float32Array): void;
+  /** P's largest eigenvalue: a step of z moves the picture by at most this much more. */
+  gain: number;
 }
 
 /** The plain pixels: P = I. */
@@ -22,6 +24,7 @@ export const IDENTITY: Preconditioner = {
   apply: (v, out) => {
     out.set(v);
   },
+  gain: 1,
 };
 
 /** Box blur of radius r along rows then columns of each plane, zero outside, divided by (2r+1)^2: symmetric. */
@@ -72,6 +75,8 @@ export function pyramidPreconditioner(width: number, height: number, radius = 8,
   let a: Float32Array | undefined;
   let b: Float32Array | undefined;
   return {
+    // The blur's gain is at most 1 (its weights sum to 1 or less): P's at most 1 + weight.
+    gain: 1 + weight,
     apply(v, out) {
       if (!a || a.length !== v.length) {
         a = new Float32Array(v.length);

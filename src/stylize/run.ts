@@ -1,7 +1,7 @@
 import { DivergedError, message, opt } from "../errors.js";
 import type { LossTerms, Objective } from "../objective/objective.js";
 import { adam } from "../optim/adam.js";
-import { lbfgs } from "../optim/lbfgs.js";
+import { lbfgs, MAX_STEP } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult } from "../optim/types.js";
 import { isFiniteVector } from "../optim/vector.js";
 import { DEFAULTS } from "../options/defaults.js";
@@ -68,6 +68,8 @@ async function optimizeInVariables(
         terms,
       );
     },
+    IDENTITY,
+    p.gain,
   );
   return { ...outcome, result: { ...outcome.result, x: toX(outcome.result.x) } };
 }
@@ -87,6 +89,8 @@ export async function optimizeOnce(
   report: (info: EvaluationInfo, terms: LossTerms) => Promise<void>,
   /** L-BFGS moves z and the picture is x0 + P z (see precondition.ts); Adam moves the pixels. */
   preconditioner: Preconditioner = IDENTITY,
+  /** How much larger a step of the picture can be than the optimiser's (P's largest gain). */
+  gain = 1,
 ): Promise<{ result: MinimizeResult; terms: LossTerms }> {
   if (optimizer === "lbfgs" && preconditioner !== IDENTITY)
     return optimizeInVariables(objective, x0, phases, options, report, preconditioner);
@@ -152,6 +156,8 @@ export async function optimizeOnce(
           historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
           firstStep: FIRST_STEP,
+          // In preconditioned variables a step of the picture is up to `gain` times the step of z.
+          maxStep: MAX_STEP / gain,
         });
   if (bestX) result = { ...result, x: bestX, value: bestValue };
   if (result.reason === "diverged" || !bestTerms) {
