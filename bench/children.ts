@@ -25,7 +25,7 @@ const DEVICE = (process.env.STYLEGRAM_BENCH_DEVICE ?? "cpu") as "cpu" | "webgpu"
 const RUNTIME_DEVICE = DEVICE === "auto" ? await chooseAutoDevice() : DEVICE;
 
 async function chooseAutoDevice() {
-  const { chooseDevice } = await import("../src/runtime/device.js");
+  const { chooseDevice } = await import("../src/runtime/choose-device.js");
   const { probeWebGpu } = await import("../src/runtime/probe.js");
   return (await chooseDevice("auto", probeWebGpu)).device;
 }

@@ -22,8 +22,8 @@ export {
 } from "./errors.js";
 // Images in and out.
 export { fromNetworkInput, type RgbImage, toNetworkInput } from "./image/image.js";
-export { encodeImage, loadImage, resizeImage, saveImage } from "./image/io.js";
-export { loadMask, type Mask } from "./image/masks.js";
+export { encodeImage, loadImage, loadMask, resizeImage, saveImage } from "./image/io.js";
+export type { Mask } from "./image/masks.js";
 export type { ImageSource } from "./image/source.js";
 // The weights: fetched into the cache, or loaded from a folder or file.
 export { cacheDir } from "./models/cache.js";

@@ -142,6 +142,9 @@ describe("--colors on real images", needsShared(), () => {
         weights,
         threads: 2,
         colors,
+        // The recolouring is what this measures; the pyramid's large smooth steps move the colours
+        // further in a run this short (at 256 px and 200 iterations both end alike: docs/precision.md).
+        precondition: "none",
       });
       const s = colorStats(r.image.data);
       return { mean: distance(s.mean, photo.mean), cov: distance(s.cov, photo.cov) };

@@ -5,7 +5,7 @@ import { writeFileAtomic } from "../fsutil/atomic.js";
 import { reserveOutput } from "../fsutil/results.js";
 import type { RgbImage } from "../image/image.js";
 import { encodeImage, loadImage } from "../image/io.js";
-import { fitLongEdge } from "../image/source.js";
+import { fitLongEdge } from "../image/size.js";
 import { resolveWeights } from "../models/resolve.js";
 import { meanWarpingError, type WarpingError, warpingError } from "../motion/flicker.js";
 import { type FramePair, framePairs, frameTarget } from "../motion/temporal.js";

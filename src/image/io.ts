@@ -4,15 +4,10 @@ import sharp from "sharp";
 import { opt, StylegramError } from "../errors.js";
 import { writeFileAtomic } from "../fsutil/atomic.js";
 import type { RgbImage } from "./image.js";
+import { type Mask, maskFromImage } from "./masks.js";
+import type { LoadOptions } from "./size.js";
 
-export interface LoadOptions {
-  /** Resize so that the longer edge has this many pixels (high-quality Lanczos); omitted: keep the size. */
-  longEdge?: number;
-  /** Resize to exactly this size, ignoring the aspect ratio (for benchmarks and tests). */
-  exact?: { width: number; height: number };
-  /** What transparent pixels are flattened onto (default white; masks use black: transparent is outside). */
-  background?: string;
-}
+export type { LoadOptions };
 
 /** What sharp decodes here (its libvips build has these loaders). */
 const READABLE = "JPEG, PNG, WebP, TIFF, GIF, AVIF/HEIF or SVG";
@@ -226,4 +221,13 @@ export async function resizeImage(img: RgbImage, width: number, height: number):
     height: info.height,
     data: new Uint8Array(data.buffer, data.byteOffset, data.length),
   };
+}
+
+/**
+ * A mask from an image file (any format stylegram reads; colour is taken as its brightness) or an
+ * image in memory. Transparent pixels count as black, outside the region: a mask painted on a
+ * transparent layer means what it shows.
+ */
+export async function loadMask(src: string | RgbImage): Promise<Mask> {
+  return maskFromImage(typeof src === "string" ? await loadImage(src, { background: "#000000" }) : src);
 }

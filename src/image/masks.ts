@@ -1,6 +1,5 @@
 import { StylegramError } from "../errors.js";
 import type { RgbImage } from "./image.js";
-import { loadImage } from "./io.js";
 
 /**
  * A region of an image, one value per pixel, rows top to bottom: 1 inside (white), 0 outside
@@ -23,15 +22,6 @@ export function maskFromImage(img: RgbImage): Mask {
     data[p] = Math.min(1, Math.max(0, y / 255));
   }
   return { width: img.width, height: img.height, data };
-}
-
-/**
- * A mask from an image file (any format stylegram reads; colour is taken as its brightness) or an
- * image in memory. Transparent pixels count as black, outside the region: a mask painted on a
- * transparent layer means what it shows.
- */
-export async function loadMask(src: string | RgbImage): Promise<Mask> {
-  return maskFromImage(typeof src === "string" ? await loadImage(src, { background: "#000000" }) : src);
 }
 
 /**

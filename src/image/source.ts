@@ -1,22 +1,9 @@
 import type { RgbImage } from "./image.js";
-import { imageFileSize, type LoadOptions, loadImage, resizeImage } from "./io.js";
+import { imageFileSize, loadImage, resizeImage } from "./io.js";
+import { fitLongEdge, type LoadOptions, type Size } from "./size.js";
 
-/** An image given as a file path or already decoded. */
+/** An image given as a file path (a URL in a browser) or already decoded. */
 export type ImageSource = string | RgbImage;
-
-export interface Size {
-  width: number;
-  height: number;
-}
-
-/** The size an image of `size` gets when its long edge is resized to `longEdge` (as loadImage does). */
-export function fitLongEdge(size: Size, longEdge: number): Size {
-  const scale = longEdge / Math.max(size.width, size.height);
-  return {
-    width: Math.max(1, Math.round(size.width * scale)),
-    height: Math.max(1, Math.round(size.height * scale)),
-  };
-}
 
 /** An image's size from its header (a file is not decoded). */
 export async function sourceSize(src: ImageSource): Promise<Size> {

@@ -1,4 +1,3 @@
-import os from "node:os";
 import { CONV_LAYERS, channelsOf, deepest, featureSize, RELU_LAYERS } from "../network/layers.js";
 import { ALIGN, cropSize, haloFor, tileCount } from "./tiling.js";
 
@@ -127,17 +126,6 @@ export function chooseTile(
 /** Estimated peak bytes of the forward-only pass that computes a style image's targets. */
 export function targetBytes(width: number, height: number, layers: readonly string[]): number {
   return BASE_BYTES + FORWARD_FACTOR * activationBytes(width, height, layers);
-}
-
-/**
- * Memory this process can still use: what the system reports available, and
- * no more than a container's limit (cgroup) leaves.
- */
-export function availableMemory(): number {
-  const free = os.freemem();
-  const limit = process.constrainedMemory?.() ?? 0;
-  const inContainer = limit > 0 && limit < os.totalmem();
-  return inContainer ? Math.min(free, limit - process.memoryUsage.rss()) : free;
 }
 
 /** Bytes as a person reads them: 1.4 GB, 820 MB. */

@@ -1,5 +1,5 @@
 import { message, opt, StylegramError } from "../errors.js";
-import { fitLongEdge, type Size } from "../image/source.js";
+import { fitLongEdge, type Size } from "../image/size.js";
 import { deepest, poolsBefore } from "../network/layers.js";
 
 /** Every pooling halves the image; a layer after p poolings needs at least 2^p pixels on each side. */

@@ -19,3 +19,14 @@ export const ort = ortNode;
 export function cores(): number {
   return os.availableParallelism();
 }
+
+/**
+ * Memory this process can still use: what the system reports available, and
+ * no more than a container's limit (cgroup) leaves.
+ */
+export function availableMemory(): number {
+  const free = os.freemem();
+  const limit = process.constrainedMemory?.() ?? 0;
+  const inContainer = limit > 0 && limit < os.totalmem();
+  return inContainer ? Math.min(free, limit - process.memoryUsage.rss()) : free;
+}

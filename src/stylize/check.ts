@@ -1,8 +1,7 @@
-import { hasTransparency } from "../image/io.js";
 import type { ImageSource } from "../image/source.js";
-import { readsHdf5 } from "../network/load.js";
 import { resolveObjective } from "../objective/options.js";
 import { checkTileEdge } from "../objective/tiling.js";
+import type { Environment } from "./environment.js";
 import {
   type Colors,
   positiveNumber,
@@ -26,7 +25,7 @@ export interface CheckedRun {
 }
 
 /** A note for each input file with transparent pixels: they are painted onto white, which changes the picture. */
-async function transparencyNotices(options: StylizeOptions): Promise<string[]> {
+async function transparencyNotices(env: Environment, options: StylizeOptions): Promise<string[]> {
   const files: [string, ImageSource][] = [
     ["the content image", options.content],
     ...options.styles.map((s, i): [string, ImageSource] => [
@@ -36,7 +35,7 @@ async function transparencyNotices(options: StylizeOptions): Promise<string[]> {
   ];
   const notices: string[] = [];
   for (const [what, src] of files) {
-    if (typeof src === "string" && (await hasTransparency(src)))
+    if (typeof src === "string" && (await env.hasTransparency(src)))
       notices.push(`${what} (${src}) has transparent pixels: they are painted onto white before stylizing`);
   }
   return notices;
@@ -49,7 +48,8 @@ async function transparencyNotices(options: StylizeOptions): Promise<string[]> {
  * than fail a job later, with its own caps as `limits` so that the advice names only values it accepts.
  * `device` is the device when it is already known (stylize() checks again once it has chosen).
  */
-export async function checkStylize(
+export async function checkStylizeIn(
+  env: Environment,
   options: StylizeOptions,
   limits?: AdviceLimits,
   device = options.device ?? "auto",
@@ -59,7 +59,7 @@ export async function checkStylize(
   const styleScale = positiveNumber("styleScale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
   const optimizer = options.optimizer ?? STYLIZE_DEFAULTS.optimizer;
   // The masks are decoded here (they are small): an empty one is refused before any work.
-  const masks = await prepareMasks(options, (steps.at(-1) as ScaleStep).size);
+  const masks = await prepareMasks(env, options, (steps.at(-1) as ScaleStep).size);
   const regions = masks.masks !== undefined || masks.styleMasks?.some((m) => m !== undefined);
   // Sizes and memory are checked from the images' headers, before the weights are read.
   const plan = await planEvaluation({
@@ -71,8 +71,9 @@ export async function checkStylize(
     optimizer,
     historySize: options.historySize,
     maxMemory: options.maxMemory,
-    hdf5Weights:
-      typeof options.weights !== "object" && readsHdf5(options.weights ?? process.env.STYLEGRAM_WEIGHTS),
+    readerBytes: env.weightsReaderBytes(options.weights),
+    imageSize: env.imageSize,
+    availableMemory: env.availableMemory,
     device,
     precision: options.precision ?? STYLIZE_DEFAULTS.precision,
     precisionAsked: options.precision !== undefined,
@@ -82,6 +83,6 @@ export async function checkStylize(
     ...(limits ? { limits } : {}),
   });
   const colors: Colors = options.colors ?? (options.originalColors ? "luminance" : "style");
-  const notices = [...(await transparencyNotices(options)), ...masks.notices];
+  const notices = [...(await transparencyNotices(env, options)), ...masks.notices];
   return { steps, plan, styleScale, optimizer, masks, colors, notices };
 }

@@ -213,7 +213,7 @@ export function validateStylizeOptions(o: StylizeOptions): void {
   const onePerStyle = (name: string, v: readonly unknown[]) => {
     if (v.length !== o.styles.length)
       throw new UsageError(
-        `${name}: ${v.length} given for ${o.styles.length} style image${o.styles.length === 1 ? "" : "s"}: give one per style image, in the same order`,
+        message`${v.length} ${opt(name)} for ${o.styles.length} style image${o.styles.length === 1 ? "" : "s"}: give ${opt(name)} once per style image, in their order`,
         { option: name },
       );
   };

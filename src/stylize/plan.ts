@@ -1,11 +1,10 @@
 import { type MessagePart, message, OutOfMemoryError, opt, UsageError } from "../errors.js";
-import { fitLongEdge, type ImageSource, type Size, sourceSize } from "../image/source.js";
+import { fitLongEdge, type Size } from "../image/size.js";
+import type { ImageSource } from "../image/source.js";
 import { deepest } from "../network/layers.js";
 import {
-  availableMemory,
   chooseTile,
   formatBytes,
-  HDF5_READER_BYTES,
   minAutoTile,
   objectiveBytes,
   regionBytes,
@@ -61,8 +60,15 @@ export interface PlanRequest {
   optimizer: "lbfgs" | "adam" | "none";
   historySize: number | undefined;
   maxMemory: number | undefined;
-  /** Whether the weights are read from HDF5 (a Keras file, the cache), which costs memory of its own. */
-  hdf5Weights?: boolean;
+  /** Memory that reading the weights costs besides them (Node's HDF5 reader), in bytes. */
+  readerBytes?: number;
+  /**
+   * An image's size (from its header where it is a file); default: an image in memory's own, since a
+   * plan reads no files itself (the platform does: Environment.imageSize).
+   */
+  imageSize?: (src: ImageSource) => Promise<Size>;
+  /** Memory a run may use where maxMemory is not given (Environment.availableMemory). */
+  availableMemory?: () => number;
   /** Where it runs: "auto" is decided later (it may be a GPU, which runs float32 only). Default "auto". */
   device?: DeviceRequest;
   /** The arithmetic asked for (default STYLIZE_DEFAULTS.precision; a GPU then runs float32). */
@@ -126,11 +132,12 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
   const precision = effectivePrecision(input);
   // Where the device is not known yet (auto), int8's memory is counted: the CPU may run it.
   const int8 = precision !== "fp32";
-  const contentSize = await sourceSize(input.content);
-  const styleSizes = await Promise.all(input.styles.map(sourceSize));
+  const sizeOf = input.imageSize ?? inMemorySize;
+  const contentSize = await sizeOf(input.content);
+  const styleSizes = await Promise.all(input.styles.map(sizeOf));
   const o = input.objective;
   const allLayers = [...o.contentLayers, ...o.styleLayers];
-  const available = input.maxMemory ?? availableMemory();
+  const available = input.maxMemory ?? input.availableMemory?.() ?? Number.POSITIVE_INFINITY;
 
   const styleAt = (s: Size, longEdge: number) =>
     input.stylesAsGiven ? s : fitLongEdge(s, Math.max(1, Math.round(longEdge * input.styleScale)));
@@ -151,7 +158,7 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
       }),
     );
     const vector = 3 * c.width * c.height * 4;
-    const reader = input.hdf5Weights ? HDF5_READER_BYTES : 0;
+    const reader = input.readerBytes ?? 0;
     const vectors = input.optimizer === "none" ? 1 : WORKING_VECTORS;
     return { c, styles, extra: reader + vectors * vector, pair: 2 * vector };
   };
@@ -331,6 +338,12 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
     );
   }
   return { scales, available, precision };
+}
+
+async function inMemorySize(src: ImageSource): Promise<Size> {
+  if (typeof src === "string")
+    throw new Error(`a plan reads no files: give imageSize to read ${src}'s header`);
+  return { width: src.width, height: src.height };
 }
 
 /**

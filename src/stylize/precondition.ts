@@ -10,6 +10,9 @@
  * Measured (Tübingen with The Starry Night, 256 px, L-BFGS from the photo, float32): the loss of 300
  * plain evaluations is reached in 262; at 150 evaluations the loss is 3.6% above it against 5.1%.
  * B is a tent of radius 16 px (two box blurs of radius 8) and w = 4, the best of the weights tried.
+ * What it costs: in short runs the large smooth moves shift the colours further before they settle
+ * (--colors histogram at 96 px, 25 iterations: 14 RGB levels from the photo's mean against 2.3); by
+ * 256 px and 200 iterations both end alike (2.5 against 2.6) and the pictures look the same.
  */
 
 export interface Preconditioner {

@@ -1,7 +1,8 @@
 import { UsageError } from "../errors.js";
-import { isEmptyMask, loadMask, type Mask, maskCoverage, resizeMask } from "../image/masks.js";
+import { isEmptyMask, type Mask, maskCoverage, resizeMask } from "../image/masks.js";
+import { fitLongEdge } from "../image/size.js";
 import type { ImageSource } from "../image/source.js";
-import { fitLongEdge, sourceSize } from "../image/source.js";
+import type { Environment } from "./environment.js";
 
 /** The masks of a run, decoded once at their own size, and what the user should be told about them. */
 export interface PreparedMasks {
@@ -40,6 +41,7 @@ const percent = (share: number) => (share < 0.01 ? "<1" : String(Math.round(shar
  * told, measured at the output size `size`.
  */
 export async function prepareMasks(
+  env: Environment,
   options: {
     content: ImageSource;
     styles: readonly ImageSource[];
@@ -50,7 +52,7 @@ export async function prepareMasks(
 ): Promise<PreparedMasks> {
   const notices: string[] = [];
   const load = async (src: ImageSource, what: string): Promise<Mask> => {
-    const m = await loadMask(src);
+    const m = await env.loadMask(src);
     if (isEmptyMask(m))
       throw new UsageError(
         `${describe(src, what)} is black everywhere, so it selects nothing: paint white where the style should apply`,
@@ -60,7 +62,7 @@ export async function prepareMasks(
   const prepared: PreparedMasks = { notices };
   const several = options.styles.length > 1;
   if (options.masks !== undefined) {
-    const photo = await sourceSize(options.content);
+    const photo = await env.imageSize(options.content);
     prepared.masks = await Promise.all(
       options.masks.map(async (src, i) => {
         const what = several ? `mask ${i + 1}` : "the mask";
@@ -90,7 +92,7 @@ export async function prepareMasks(
         const what = several ? `style mask ${i + 1}` : "the style mask";
         const m = await load(src, what);
         const style = options.styles[i] as ImageSource;
-        const notice = sizeNotice(describe(src, what), m, await sourceSize(style), `its style image`);
+        const notice = sizeNotice(describe(src, what), m, await env.imageSize(style), `its style image`);
         if (notice) notices.push(notice);
         return m;
       }),

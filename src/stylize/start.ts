@@ -1,7 +1,7 @@
 import { UsageError } from "../errors.js";
 import { type RgbImage, toNetworkInput } from "../image/image.js";
-import { loadImage, resizeImage } from "../image/io.js";
 import type { ImageSource } from "../image/source.js";
+import type { Environment } from "./environment.js";
 import { gaussianNoise } from "./noise.js";
 import type { Init } from "./options.js";
 
@@ -10,6 +10,7 @@ const NOISE_STD = 0.001 * 255;
 
 /** The starting point of the optimisation, in the network's input space, at the content's size. */
 export async function initialImage(
+  env: Environment,
   init: Init,
   content: RgbImage,
   firstStyle: ImageSource,
@@ -20,9 +21,9 @@ export async function initialImage(
   if (init === "noise") return gaussianNoise(3 * width * height, seed, NOISE_STD);
   const src = init === "style" ? firstStyle : init.image;
   // A file or the style image is resized to the output; an image passed in memory must already fit.
-  if (typeof src === "string") return toNetworkInput(await loadImage(src, { exact: { width, height } }));
+  if (typeof src === "string") return toNetworkInput(await env.loadImage(src, { exact: { width, height } }));
   if (init === "style") {
-    return toNetworkInput(await resizeImage(src, width, height));
+    return toNetworkInput(await env.resizeImage(src, width, height));
   }
   if (src.width !== width || src.height !== height) {
     throw new UsageError(
