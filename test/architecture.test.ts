@@ -32,6 +32,7 @@ const LAYERS: Record<string, number> = {
   stylize: 10,
   api: 11,
   server: 12,
+  queue: 12,
   cli: 13,
   "index.ts": 14,
 };

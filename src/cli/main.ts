@@ -6,6 +6,7 @@ import { LOSS_FLAG_NAMES, LOSS_HELP, lossCommand } from "./commands/loss.js";
 import { MODELS_FLAG_NAMES, MODELS_FLAGS, MODELS_HELP, modelsCommand } from "./commands/models.js";
 import { SERVE_FLAG_NAMES, SERVE_FLAGS, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
+import { WORKER_FLAG_NAMES, WORKER_HELP, workerCommand } from "./commands/worker.js";
 import { commandFlags, completionScript } from "./completion.js";
 import { cliMessage, FlagError } from "./options.js";
 
@@ -16,14 +17,20 @@ Usage:
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
   stylegram models fetch|list|verify                         manage the VGG19 weights
   stylegram serve [--port 8080] [--concurrency 1]            the web app: drop two images, watch it paint
-  stylegram help [COMMAND]                                   help on a command (loss, models, serve)
+  stylegram worker --queue redis://HOST:PORT                 run the jobs of a 'serve --queue' on this machine
+  stylegram help [COMMAND]                                   help on a command (loss, models, serve, worker)
   stylegram completion bash|zsh|fish                         shell completion, e.g. > ~/.local/share/bash-completion/completions/stylegram
   stylegram --version                                        the installed version`;
 
 /** Said under the overview when it is shown alone (no arguments), not above the stylize options. */
 const MORE_HELP = "Run 'stylegram --help' for the stylize options, 'stylegram help COMMAND' for a command's.";
 
-const COMMAND_HELP: Record<string, string> = { loss: LOSS_HELP, models: MODELS_HELP, serve: SERVE_HELP };
+const COMMAND_HELP: Record<string, string> = {
+  loss: LOSS_HELP,
+  models: MODELS_HELP,
+  serve: SERVE_HELP,
+  worker: WORKER_HELP,
+};
 
 /** Runs the CLI and returns the exit code; errors meant for the user are printed without a stack trace. */
 export async function main(argv: string[]): Promise<number> {
@@ -38,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
         if (rest[0] !== undefined && COMMAND_HELP[rest[0]] === undefined) {
           const meant = closest(rest[0], Object.keys(COMMAND_HELP));
           throw new UsageError(
-            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are loss, models and serve, and stylizing itself ('stylegram help')`,
+            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are loss, models, serve and worker, and stylizing itself ('stylegram help')`,
           );
         }
         out(`${rest[0] === undefined ? `${HELP}\n\n${STYLIZE_HELP}` : COMMAND_HELP[rest[0]]}\n`);
@@ -57,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
         return await modelsCommand(rest, out);
       case "serve":
         return await serveCommand(rest, out);
+      case "worker":
+        return await workerCommand(rest, out);
       case "completion":
         out(completionScript(rest[0] as string, commandFlags({ serve: SERVE_FLAGS, models: MODELS_FLAGS })));
         return 0;
@@ -70,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ["loss", "models", "serve", "help", "completion"];
+const COMMANDS = ["loss", "models", "serve", "worker", "help", "completion"];
 
 /**
  * `stylegram serv` would otherwise be read as a photo named "serv" and get an unrelated complaint
@@ -97,7 +106,9 @@ function parseProblem(e: Error, argv: readonly string[]): string {
         ? MODELS_FLAG_NAMES
         : command === "serve"
           ? SERVE_FLAG_NAMES
-          : STYLIZE_FLAG_NAMES;
+          : command === "worker"
+            ? WORKER_FLAG_NAMES
+            : STYLIZE_FLAG_NAMES;
   const meant = flag.startsWith("--") ? closest(flag.slice(2), known) : undefined;
   const typo = command === undefined ? closest(argv[0] ?? "", COMMANDS) : undefined;
   return [
