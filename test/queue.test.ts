@@ -28,7 +28,6 @@ describe("a queue: one server, two workers", needs, () => {
   test("six 64 px jobs all finish once with a downloadable result, although a worker is SIGKILLed in the middle of one: the other resumes it from its checkpoint, its count going on, its loss within 2% of an uninterrupted run", {
     timeout: 300_000,
   }, async (t) => {
-    if (!redis) return skipUnlessCi(t, "no redis-server");
     const serve = startCli(["serve", "--queue", redis.url, "--port", "0", "--weights", WEIGHTS_DIR]);
     const workers = await startWorkers(redis.url, ["w1", "w2"]);
     const client = new Redis(redis.url);
