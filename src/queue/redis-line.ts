@@ -77,6 +77,7 @@ export class RedisLine implements JobLine {
     });
     this.queue.on("error", () => {});
     this.producer = new QueueEventsProducer(QUEUE_NAME, { connection, prefix: PREFIX });
+    this.producer.on("error", () => {});
     this.events = new QueueEvents(QUEUE_NAME, {
       connection: { ...address.options, connectionName: "stylegram-server-events" } as ConnectionOptions,
       prefix: PREFIX,
