@@ -447,7 +447,17 @@ export class RedisLine implements JobLine {
 
   async close(): Promise<void> {
     this.followers.clear();
-    await Promise.allSettled([this.events.close(), this.queue.close(), this.producer.close()]);
+    // A clean close waits for Redis; one that is gone gets a disconnect after a moment instead of a hang.
+    let timer: NodeJS.Timeout | undefined;
+    const parts = [this.events, this.queue, this.producer];
+    await Promise.race([
+      Promise.allSettled(parts.map((p) => p.close())),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, 2000);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const p of parts) void p.disconnect().catch(() => {});
     this.redis.disconnect();
   }
 }
