@@ -246,7 +246,10 @@ async function build(options: ServerOptions, makeLine?: LineFactory): Promise<Se
   };
   await app.register(rateLimit, {
     global: false,
-    ...(line.rateLimitRedis ? { redis: line.rateLimitRedis, nameSpace: "stylegram-requests-" } : {}),
+    // On a queue the count is the fleet's; while Redis is away the line's own 503 is what a request hears.
+    ...(line.rateLimitRedis
+      ? { redis: line.rateLimitRedis, nameSpace: "stylegram-requests-", skipOnError: true }
+      : {}),
     errorResponseBuilder: (_request, context) =>
       new HttpError(
         context.statusCode,
