@@ -91,6 +91,27 @@ describe("tokens", needsShared(), () => {
   });
 });
 
+test(
+  "the token a server off loopback makes for itself holds for other machines; this machine's programs need none",
+  needsShared(),
+  async () => {
+    const weights = await resolveWeightsFor({ path: WEIGHTS_DIR });
+    const s = await buildServer({ weights, tokens: [TOKEN], tokensFromOtherMachines: true });
+    try {
+      assert.equal((await s.app.inject({ url: "/api/options" })).statusCode, 200, "from loopback");
+      assert.equal((await s.app.inject({ url: "/api/options", remoteAddress: "192.0.2.7" })).statusCode, 401);
+      const other = await s.app.inject({
+        url: "/api/options",
+        remoteAddress: "192.0.2.7",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      assert.equal(other.statusCode, 200);
+    } finally {
+      await s.app.close();
+    }
+  },
+);
+
 describe("one queue, two servers", { ...needsShared(), ...needsRedis() }, () => {
   let weights: VggWeights;
   let photo: Buffer;

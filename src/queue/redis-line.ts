@@ -32,7 +32,33 @@ type Listener = (e: JobEvent) => void;
 /** `stylegram serve --queue URL`: the server's jobs on a Redis queue that workers anywhere take. */
 export function redisLine(address: QueueAddress): LineFactory {
   return async (ctx) => {
-    const line = new RedisLine(address, ctx);
+    // Redis is reached first, alone: BullMQ's connections would go on trying (and keep the process alive).
+    const redis = withScripts(connect(address, "stylegram-server", true));
+    redis.on("error", () => {}); // reported by the requests that fail (503) and by /healthz
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve) => redis.once("ready", () => resolve())),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                new HttpError(
+                  503,
+                  `cannot reach Redis at ${address.shown} (--queue): start it, or check the address and password`,
+                ),
+              ),
+            CONNECT_MS,
+          );
+        }),
+      ]);
+    } catch (e) {
+      redis.disconnect();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+    const line = new RedisLine(address, ctx, redis);
     try {
       await line.ready();
     } catch (e) {
@@ -64,10 +90,10 @@ export class RedisLine implements JobLine {
   constructor(
     private readonly address: QueueAddress,
     private readonly ctx: LineContext,
+    redis: ReturnType<typeof withScripts>,
   ) {
     this.keeping = `its results expire ${Math.round(ctx.expiryMs / 60_000)} minutes after it ends`;
-    this.redis = withScripts(connect(address, "stylegram-server", true));
-    this.redis.on("error", () => {}); // reported by the requests that fail (503) and by /healthz
+    this.redis = redis;
     this.rateLimitRedis = this.redis;
     const connection = { ...address.options, connectionName: "stylegram-server-queue" } as ConnectionOptions;
     this.queue = new Queue(QUEUE_NAME, {
@@ -98,32 +124,9 @@ export class RedisLine implements JobLine {
     });
   }
 
-  /** Resolves once Redis answers; a clear error naming the address when it does not in time. */
+  /** Resolves once BullMQ's connections are up. */
   async ready(): Promise<void> {
-    const timeout = new Promise<never>((_, reject) => {
-      setTimeout(
-        () =>
-          reject(
-            new HttpError(
-              503,
-              `cannot reach Redis at ${this.address.shown} (--queue): start it, or check the address and password`,
-            ),
-          ),
-        CONNECT_MS,
-      ).unref();
-    });
-    await Promise.race([
-      Promise.all([
-        new Promise<void>((resolve, reject) => {
-          if (this.redis.status === "ready") return resolve();
-          this.redis.once("ready", resolve);
-          this.redis.once("end", () => reject(new Error(`the connection to ${this.address.shown} ended`)));
-        }),
-        this.queue.waitUntilReady(),
-        this.events.waitUntilReady(),
-      ]),
-      timeout,
-    ]);
+    await Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]);
   }
 
   /** A request's trouble with Redis, as a 503 with the address: the server is fine, its queue is not reachable. */

@@ -59,6 +59,8 @@ export interface ServerOptions {
    * or the cookie the page gets from POST /api/login); default: none needed.
    */
   tokens?: readonly string[];
+  /** The tokens hold only for requests from other machines (serve's own token, when none was given). */
+  tokensFromOtherMachines?: boolean;
 }
 
 /** What a line made elsewhere (LineFactory) is given: the server's limits and its metrics and log. */
@@ -201,7 +203,10 @@ async function build(options: ServerOptions, makeLine?: LineFactory): Promise<Se
     process.off("exit", removeDir);
     throw e;
   }
-  const tokens = options.tokens && options.tokens.length > 0 ? new TokenCheck(options.tokens) : undefined;
+  const tokens =
+    options.tokens && options.tokens.length > 0
+      ? new TokenCheck(options.tokens, options.tokensFromOtherMachines)
+      : undefined;
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     // A refusal before the body has all arrived ends the connection: node would otherwise read the rest.

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { isLoopback } from "./hosts.js";
 import { HttpError } from "./http-error.js";
 
 /** The cookie the page's token is kept in, so that its event streams, previews and downloads carry it too. */
@@ -41,7 +42,16 @@ function isPublic(url: string): boolean {
 export class TokenCheck {
   private readonly digests: Buffer[];
 
-  constructor(tokens: readonly string[]) {
+  /**
+   * `fromOtherMachines`: only requests from other machines need a token; this machine's own
+   * programs (loopback, the server's owner, as for the limits) need none. For the token a server
+   * off loopback makes itself when none is given; given tokens hold for every request (a reverse
+   * proxy on the same machine makes every request a loopback one).
+   */
+  constructor(
+    tokens: readonly string[],
+    private readonly fromOtherMachines = false,
+  ) {
     this.digests = tokens.map(digest);
   }
 
@@ -58,6 +68,7 @@ export class TokenCheck {
   hook() {
     return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
       if (isPublic(request.url)) return;
+      if (this.fromOtherMachines && isLoopback(request.ip)) return;
       // POST /api/login checks the token it is given itself.
       if (request.method === "POST" && request.url.split("?")[0] === "/api/login") return;
       if (this.valid(presented(request))) return;

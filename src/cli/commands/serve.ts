@@ -27,8 +27,9 @@ Options:
                        'stylegram worker' processes on any machine to run, instead of
                        running them here; several servers may share one queue
   --token TOKEN        a token every API request must carry (Authorization: Bearer;
-                       the page asks for it once); repeat for more. Needed off loopback:
-                       without one, --host 0.0.0.0 makes one and prints it
+                       the page asks for it once); repeat for more. Off loopback
+                       without one, a token is made and printed, which requests from
+                       other machines need
   --tokens-file FILE   tokens, one a line (# starts a comment): kept out of 'ps'
   --weights PATH       VGG19 weights: a folder, a Keras .h5 or a .safetensors file
                        (default: $STYLEGRAM_WEIGHTS, else the cache of 'stylegram models fetch')
@@ -125,7 +126,14 @@ export async function serveCommand(argv: string[], out: (s: string) => void): Pr
       const weights = await weightsFromFlags(values, signal);
       // Imported here, so that the other commands do not load the web server.
       const { buildServer, buildQueueServer } = await import("../../server/app.js");
-      const options = { weights, concurrency, allowedHosts, log: process.stderr, tokens };
+      const options = {
+        weights,
+        concurrency,
+        allowedHosts,
+        log: process.stderr,
+        tokens,
+        tokensFromOtherMachines: madeToken !== undefined,
+      };
       let server: Awaited<ReturnType<typeof buildQueueServer>>;
       if (queueAddress) {
         const { redisLine } = await import("../../queue/redis-line.js");
@@ -176,8 +184,8 @@ export async function serveCommand(argv: string[], out: (s: string) => void): Pr
       }
       if (madeToken) {
         process.stderr.write(
-          `no --token or --tokens-file given: this run's token is ${madeToken}\n` +
-            "  (the page asks for it; give it to those who may use this server)\n",
+          `no --token or --tokens-file given: other machines need this run's token, ${madeToken}\n` +
+            "  (the page asks for it once; give it to those who may use this server; this machine needs none)\n",
         );
       } else if (tokens.length > 0) {
         process.stderr.write(`requests need one of ${tokens.length} token${tokens.length > 1 ? "s" : ""}\n`);
