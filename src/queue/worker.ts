@@ -282,7 +282,7 @@ export class QueueWorker {
         return;
       }
       if (r.handBack) {
-        this.metrics.jobEnded(this.name, "cancelled", seconds, evaluations);
+        this.metrics.ran(this.name, seconds, evaluations);
         await bull.moveToWait(token);
         this.log(`job ${id}: handed back at iteration ${job.iteration}`);
         throw new WaitingError();

@@ -67,7 +67,6 @@ export class EmbeddedLine implements JobLine {
             fs.rmSync(job.dir, { recursive: true, force: true });
           }
         }
-        o.admission.sweep();
       },
       Math.min(o.expiryMs, 60_000),
     );

@@ -31,7 +31,7 @@ export class JobMetrics {
   });
   private readonly duration = new Histogram({
     name: "stylegram_job_duration_seconds",
-    help: "Seconds a job ran on a worker, from its start to its ending, by worker",
+    help: "Seconds a job ran on a worker (to its ending, or until it was handed back), by worker",
     labelNames: ["worker"],
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
@@ -52,7 +52,11 @@ export class JobMetrics {
   /** Counts a job's ending; with its seconds and evaluations when it ran on `worker`. */
   jobEnded(worker: string, state: JobState, seconds?: number, evaluations?: number): void {
     this.ended.inc({ state });
-    if (seconds === undefined) return;
+    if (seconds !== undefined) this.ran(worker, seconds, evaluations);
+  }
+
+  /** A run of a job on `worker` that did not end it (handed back to the queue), or did. */
+  ran(worker: string, seconds: number, evaluations?: number): void {
     this.duration.observe({ worker }, seconds);
     if (evaluations !== undefined && evaluations > 0) {
       this.evaluations.inc({ worker }, evaluations);
