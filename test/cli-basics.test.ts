@@ -114,6 +114,8 @@ describe("shell completion, from the option registry", () => {
       assert.equal(complete(["stylegram", "--colors", ""]), "style\nluminance\nhistogram");
       assert.match(complete(["stylegram", "loss", "--grad"]), /^--grad-out$/);
       assert.match(complete(["stylegram", "mod"]), /^models$/m);
+      assert.equal(complete(["stylegram", "wor"]), "worker");
+      assert.match(complete(["stylegram", "worker", "--que"]), /^--queue$/);
     } finally {
       fs.rmSync(file, { force: true });
     }

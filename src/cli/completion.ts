@@ -20,7 +20,7 @@ interface Flag {
   value?: { choices?: readonly string[]; file?: boolean };
 }
 
-const COMMANDS = ["batch", "video", "loss", "models", "serve", "help", "completion"] as const;
+const COMMANDS = ["batch", "video", "loss", "models", "serve", "worker", "help", "completion"] as const;
 
 function choicesOf(o: OptionSpec): readonly string[] | undefined {
   if (o.cli?.choices) return o.cli.choices.filter((c) => c !== "FILE");
@@ -46,6 +46,7 @@ function registryFlags(command: "stylize" | "loss" | "batch" | "video"): Flag[] 
 /** Each command's flags: the registry's, and those the commands state themselves. */
 export function commandFlags(extra: {
   serve: Record<string, { type: string }>;
+  worker: Record<string, { type: string }>;
   models: Record<string, { type: string }>;
 }): Record<string, Flag[]> {
   const plain = (table: Record<string, { type: string }>) =>
@@ -64,6 +65,7 @@ export function commandFlags(extra: {
       ...registryFlags("loss"),
     ],
     serve: plain(extra.serve),
+    worker: plain(extra.worker),
     models: plain(extra.models),
   };
 }
@@ -100,6 +102,7 @@ ${uniqueChoices.join("\n")}
     video) opts='${words(flags.video ?? [])}' ;;
     loss) opts='${words(flags.loss ?? [])}' ;;
     serve) opts='${words(flags.serve ?? [])}' ;;
+    worker) opts='${words(flags.worker ?? [])}' ;;
     models) opts='fetch list verify ${words(flags.models ?? [])}' ;;
     completion) opts='${SHELLS.join(" ")}' ;;
     help) opts='${COMMANDS.filter((c) => c !== "help").join(" ")}' ;;
@@ -149,6 +152,8 @@ ${args(flags.video ?? [])} ;;
 ${args(flags.loss ?? [])} ;;
     serve) _arguments \\
 ${args(flags.serve ?? [])} ;;
+    worker) _arguments \\
+${args(flags.worker ?? [])} ;;
     models) _arguments '1:action:(fetch list verify)' \\
 ${args(flags.models ?? [])} ;;
     completion) _arguments '1:shell:(${SHELLS.join(" ")})' ;;

@@ -8,7 +8,7 @@ import { MODELS_FLAG_NAMES, MODELS_FLAGS, MODELS_HELP, modelsCommand } from "./c
 import { SERVE_FLAG_NAMES, SERVE_FLAGS, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 import { VIDEO_FLAG_NAMES, VIDEO_HELP, videoCommand } from "./commands/video.js";
-import { WORKER_FLAG_NAMES, WORKER_HELP, workerCommand } from "./commands/worker.js";
+import { WORKER_FLAG_NAMES, WORKER_FLAGS, WORKER_HELP, workerCommand } from "./commands/worker.js";
 import { commandFlags, completionScript } from "./completion.js";
 import { cliMessage, FlagError } from "./options.js";
 
@@ -77,7 +77,12 @@ export async function main(argv: string[]): Promise<number> {
       case "worker":
         return await workerCommand(rest, out);
       case "completion":
-        out(completionScript(rest[0] as string, commandFlags({ serve: SERVE_FLAGS, models: MODELS_FLAGS })));
+        out(
+          completionScript(
+            rest[0] as string,
+            commandFlags({ serve: SERVE_FLAGS, worker: WORKER_FLAGS, models: MODELS_FLAGS }),
+          ),
+        );
         return 0;
       default:
         assertNotACommandTypo(command);
