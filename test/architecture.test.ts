@@ -1,6 +1,7 @@
 /**
  * The layout shows the architecture: data flows one way, graph -> autodiff -> network -> losses ->
- * objective -> optim -> stylize -> api -> cli / server. No module imports one above it, and no
+ * objective -> optim -> stylize -> api -> server -> queue -> cli (the queue implements the server's
+ * line of jobs and runs its worker processes; the server never imports it). No module imports one above it, and no
  * import cycle exists. Read from the sources with TypeScript's own pre-processor.
  */
 import assert from "node:assert/strict";
@@ -34,6 +35,7 @@ const LAYERS: Record<string, number> = {
   stylize: 10,
   api: 11,
   server: 12,
+  queue: 12,
   cli: 13,
   "index.ts": 14,
 };
@@ -97,4 +99,15 @@ test("no import cycle", () => {
   };
   for (const f of files) visit(f);
   assert.deepEqual(cycles, []);
+});
+
+test("the queue builds on the server, never the other way: nothing in src/server imports src/queue", () => {
+  const back = [...graph]
+    .filter(([file]) => room(file) === "server")
+    .flatMap(([file, deps]) =>
+      deps
+        .filter((d) => room(d) === "queue")
+        .map((d) => `${path.relative(SRC, file)} -> ${path.relative(SRC, d)}`),
+    );
+  assert.deepEqual(back, []);
 });

@@ -277,7 +277,7 @@ async function start(e: SubmitEvent): Promise<void> {
   button.disabled = true;
   button.textContent = "Uploading…";
   try {
-    const r = await fetch("/api/jobs", { method: "POST", body });
+    const r = await api("/api/jobs", { method: "POST", body });
     const answer = (await r.json()) as { id?: string; error?: string; field?: string };
     if (!r.ok || !answer.id) {
       const wait = r.headers.get("retry-after");
@@ -297,6 +297,54 @@ async function start(e: SubmitEvent): Promise<void> {
     button.disabled = false;
     button.textContent = "Start";
   }
+}
+
+// ---- The token --------------------------------------------------------------
+
+let asking: Promise<void> | undefined;
+
+/**
+ * Asks for the server's token (a server others can reach needs one) and gives it to POST /api/login,
+ * which keeps it in an HttpOnly cookie: the page's requests, event stream, previews and downloads
+ * all carry it from then on, so the page asks once. Resolves when a token has been taken.
+ */
+function askToken(): Promise<void> {
+  asking ??= new Promise<void>((resolve) => {
+    const dialog = $<HTMLDialogElement>("token-dialog");
+    const input = $<HTMLInputElement>("token");
+    const error = $("token-error");
+    $("token-form").onsubmit = async (e) => {
+      e.preventDefault();
+      const r = await fetch("/api/login", {
+        method: "POST",
+        headers: { authorization: `Bearer ${input.value.trim()}` },
+      }).catch(() => undefined);
+      if (r?.ok) {
+        dialog.close();
+        asking = undefined;
+        return resolve();
+      }
+      error.hidden = false;
+      error.textContent = r
+        ? (((await r.json().catch(() => ({}))) as { error?: string }).error ??
+          `The server answered ${r.status}.`)
+        : "Could not reach the server.";
+      input.select();
+    };
+    // It cannot be dismissed: without a token the page can do nothing.
+    dialog.addEventListener("cancel", (e) => e.preventDefault());
+    dialog.showModal();
+    input.focus();
+  });
+  return asking;
+}
+
+/** fetch() for the API: a 401 asks for the token and tries once more. */
+async function api(url: string, init?: RequestInit): Promise<Response> {
+  const r = await fetch(url, init);
+  if (r.status !== 401) return r;
+  await askToken();
+  return fetch(url, init);
 }
 
 // ---- Following a job --------------------------------------------------------
@@ -565,6 +613,9 @@ function attach(id: string): void {
     $("stat-elapsed").textContent = clock(d.elapsed);
     $("stat-eta").textContent = stopping ? "–" : clock(d.eta);
     $("stat-loss").textContent = lossText(d.loss);
+    // A job resumed from its checkpoint (a queue's worker stopped) counts on from there: what came after goes.
+    const keep = points[0].findIndex((i) => i >= d.iteration);
+    if (keep >= 0) points = [points[0].slice(0, keep), points[1].slice(0, keep)];
     points[0].push(d.iteration);
     points[1].push(d.loss);
     drawSoon();
@@ -623,7 +674,7 @@ function attach(id: string): void {
   );
   es.addEventListener("error", () => {
     if (es.readyState !== EventSource.CLOSED) return; // the browser retries by itself
-    void fetch(`/api/jobs/${encodeURIComponent(id)}`).then(async (r) => {
+    void api(`/api/jobs/${encodeURIComponent(id)}`).then(async (r) => {
       if (r.ok) return render((await r.json()) as JobView);
       $("empty").hidden = true;
       $("job-view").hidden = false;
@@ -657,7 +708,7 @@ async function main(): Promise<void> {
     const id = jobFromAddress();
     if (!id) return;
     $<HTMLButtonElement>("cancel").disabled = true;
-    void fetch(`/api/jobs/${encodeURIComponent(id)}`, { method: "DELETE" }).finally(() => {
+    void api(`/api/jobs/${encodeURIComponent(id)}`, { method: "DELETE" }).finally(() => {
       $<HTMLButtonElement>("cancel").disabled = false;
     });
   });
@@ -682,7 +733,7 @@ async function main(): Promise<void> {
     const id = jobFromAddress();
     if (id) attach(id);
   });
-  const options = (await (await fetch("/api/options")).json()) as { schema: Schema };
+  const options = (await (await api("/api/options")).json()) as { schema: Schema };
   renderFields(options.schema);
   const id = jobFromAddress();
   if (id) attach(id);

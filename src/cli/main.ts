@@ -8,6 +8,7 @@ import { MODELS_FLAG_NAMES, MODELS_FLAGS, MODELS_HELP, modelsCommand } from "./c
 import { SERVE_FLAG_NAMES, SERVE_FLAGS, SERVE_HELP, serveCommand } from "./commands/serve.js";
 import { STYLIZE_FLAG_NAMES, STYLIZE_HELP, stylizeCommand } from "./commands/stylize.js";
 import { VIDEO_FLAG_NAMES, VIDEO_HELP, videoCommand } from "./commands/video.js";
+import { WORKER_FLAG_NAMES, WORKER_HELP, workerCommand } from "./commands/worker.js";
 import { commandFlags, completionScript } from "./completion.js";
 import { cliMessage, FlagError } from "./options.js";
 
@@ -20,7 +21,8 @@ Usage:
   stylegram loss --content C --style S --image X [options]   print every loss term as JSON
   stylegram models fetch|list|verify                         manage the VGG19 weights
   stylegram serve [--port 8080] [--concurrency 1]            the web app: drop two images, watch it paint
-  stylegram help [COMMAND]                                   help on a command (batch, video, loss, models, serve)
+  stylegram worker --queue redis://HOST:PORT                 run the jobs of a 'serve --queue' on this machine
+  stylegram help [COMMAND]                                   help on a command (batch, video, loss, models, serve, worker)
   stylegram completion bash|zsh|fish                         shell completion, e.g. > ~/.local/share/bash-completion/completions/stylegram
   stylegram --version                                        the installed version`;
 
@@ -33,6 +35,7 @@ const COMMAND_HELP: Record<string, string> = {
   loss: LOSS_HELP,
   models: MODELS_HELP,
   serve: SERVE_HELP,
+  worker: WORKER_HELP,
 };
 
 /** Runs the CLI and returns the exit code; errors meant for the user are printed without a stack trace. */
@@ -48,7 +51,7 @@ export async function main(argv: string[]): Promise<number> {
         if (rest[0] !== undefined && COMMAND_HELP[rest[0]] === undefined) {
           const meant = closest(rest[0], Object.keys(COMMAND_HELP));
           throw new UsageError(
-            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are batch, video, loss, models and serve, and stylizing itself ('stylegram help')`,
+            `no command "${rest[0]}"${meant ? ` (did you mean 'stylegram help ${meant}'?)` : ""}: the commands are batch, video, loss, models, serve and worker, and stylizing itself ('stylegram help')`,
           );
         }
         out(`${rest[0] === undefined ? `${HELP}\n\n${STYLIZE_HELP}` : COMMAND_HELP[rest[0]]}\n`);
@@ -71,6 +74,8 @@ export async function main(argv: string[]): Promise<number> {
         return await modelsCommand(rest, out);
       case "serve":
         return await serveCommand(rest, out);
+      case "worker":
+        return await workerCommand(rest, out);
       case "completion":
         out(completionScript(rest[0] as string, commandFlags({ serve: SERVE_FLAGS, models: MODELS_FLAGS })));
         return 0;
@@ -84,7 +89,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const COMMANDS = ["batch", "video", "loss", "models", "serve", "help", "completion"];
+/** Each command's flags, for "did you mean" on a misspelt one. */
+const FLAG_NAMES: Record<string, readonly string[]> = {
+  batch: BATCH_FLAG_NAMES,
+  video: VIDEO_FLAG_NAMES,
+  loss: LOSS_FLAG_NAMES,
+  models: MODELS_FLAG_NAMES,
+  serve: SERVE_FLAG_NAMES,
+  worker: WORKER_FLAG_NAMES,
+};
+
+const COMMANDS = ["batch", "video", "loss", "models", "serve", "worker", "help", "completion"];
 
 /**
  * `stylegram serv` would otherwise be read as a photo named "serv" and get an unrelated complaint
@@ -104,18 +119,7 @@ function parseProblem(e: Error, argv: readonly string[]): string {
   const flag = /Unknown option '([^']+)'/.exec(e.message)?.[1];
   if (flag === undefined) return e.message;
   const command = COMMANDS.includes(argv[0] ?? "") ? argv[0] : undefined;
-  const known =
-    command === "batch"
-      ? BATCH_FLAG_NAMES
-      : command === "video"
-        ? VIDEO_FLAG_NAMES
-        : command === "loss"
-          ? LOSS_FLAG_NAMES
-          : command === "models"
-            ? MODELS_FLAG_NAMES
-            : command === "serve"
-              ? SERVE_FLAG_NAMES
-              : STYLIZE_FLAG_NAMES;
+  const known = (command === undefined ? undefined : FLAG_NAMES[command]) ?? STYLIZE_FLAG_NAMES;
   const meant = flag.startsWith("--") ? closest(flag.slice(2), known) : undefined;
   const typo = command === undefined ? closest(argv[0] ?? "", COMMANDS) : undefined;
   return [

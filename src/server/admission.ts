@@ -18,6 +18,36 @@ export const DEFAULT_ADMISSION: AdmissionLimits = {
   rate: { max: 30, windowMs: 60_000 },
 };
 
+/** The refusal of a job from a client with `active` jobs waiting or running, its most. */
+export function overShare(active: number): HttpError {
+  return new HttpError(
+    429,
+    `you have ${active} jobs waiting or running, the most one address may have: wait for one to end, or cancel one`,
+    undefined,
+    10,
+  );
+}
+
+/** The refusal of a job from a client whose jobs taken fill its window: `wait` seconds until one leaves it. */
+export function overRate(rate: { max: number; windowMs: number }, wait: number): HttpError {
+  return new HttpError(
+    429,
+    `too many jobs from your address: at most ${rate.max} in ${Math.round(rate.windowMs / 1000)} s. Try again in ${wait} s`,
+    undefined,
+    wait,
+  );
+}
+
+/** The refusal of a job when the line is full: `wait` seconds until a slot is likely to free. */
+export function lineFull(running: number, waiting: number, wait: number): HttpError {
+  return new HttpError(
+    429,
+    `the server is busy: ${running} running and ${waiting} waiting, the most it queues. Try again in about ${wait} s`,
+    undefined,
+    wait,
+  );
+}
+
 /**
  * Who may send a job now: the server's share of each client (hosts.ts
  * clientKey). Counted here by hand because the limits are on what is in
@@ -73,23 +103,13 @@ export class Admission {
   /** Refuses (429) a client with `active` jobs waiting or running, or one whose jobs taken fill the window. */
   assertMayQueue(client: string, active: number): void {
     if (!this.limited(client)) return;
-    if (active >= this.limits.jobsPerClient) {
-      throw new HttpError(
-        429,
-        `you have ${active} jobs waiting or running, the most one address may have: wait for one to end, or cancel one`,
-        undefined,
-        10,
-      );
-    }
+    if (active >= this.limits.jobsPerClient) throw overShare(active);
     const { max, windowMs } = this.limits.rate;
     const recent = this.recent(client);
     if (recent.length >= max) {
-      const wait = Math.max(1, Math.ceil(((recent[0] as number) + windowMs - Date.now()) / 1000));
-      throw new HttpError(
-        429,
-        `too many jobs from your address: at most ${max} in ${Math.round(windowMs / 1000)} s. Try again in ${wait} s`,
-        undefined,
-        wait,
+      throw overRate(
+        this.limits.rate,
+        Math.max(1, Math.ceil(((recent[0] as number) + windowMs - Date.now()) / 1000)),
       );
     }
   }

@@ -7,16 +7,19 @@ import fastifyStatic from "@fastify/static";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import type { VggWeights } from "../network/weights.js";
 import { defaultThreads } from "../runtime/session.js";
-import { Admission, DEFAULT_ADMISSION } from "./admission.js";
+import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from "./admission.js";
+import { TokenCheck } from "./auth.js";
+import { EmbeddedLine } from "./embedded-line.js";
 import { EventStreams } from "./events.js";
 import { requestGuard } from "./guard.js";
 import { hostAllowList } from "./hosts.js";
 import { HttpError } from "./http-error.js";
-import { type Job, JobQueue } from "./jobs.js";
+import type { Job, JobQueue } from "./jobs.js";
+import type { JobLine } from "./line.js";
 import { logLines } from "./log.js";
+import { JobMetrics } from "./metrics.js";
 import { makePrivateDir, removeStaleDirs } from "./private-dir.js";
 import { registerRoutes } from "./routes.js";
-import { removeUploads, runJob, WorkerPool } from "./run-job.js";
 import { DEFAULT_UPLOAD_LIMITS, type UploadLimits } from "./uploads.js";
 import { WEB_DIR } from "./web-dir.js";
 
@@ -51,14 +54,37 @@ export interface ServerOptions {
   tmpRoot?: string;
   /** Where errors and failed jobs are reported, one readable line each (default: nowhere). */
   log?: { write(line: string): unknown };
+  /**
+   * Tokens, one of which every request to the API and /metrics must carry (Authorization: Bearer,
+   * or the cookie the page gets from POST /api/login); default: none needed.
+   */
+  tokens?: readonly string[];
+  /** The tokens hold only for requests from other machines (serve's own token, when none was given). */
+  tokensFromOtherMachines?: boolean;
 }
 
-export interface StylegramServer {
+/** What a line made elsewhere (LineFactory) is given: the server's limits and its metrics and log. */
+export interface LineContext {
+  maxWaiting: number;
+  admission: AdmissionLimits;
+  expiryMs: number;
+  metrics: JobMetrics;
+  logError: (e: unknown, message: string) => void;
+}
+export type LineFactory = (ctx: LineContext) => Promise<JobLine>;
+
+/** A server, whichever line runs its jobs. */
+export interface ServerBase {
   app: FastifyInstance;
-  /** The private folder (mode 0700) of uploads and results; removed when the server closes. */
+  /** The private folder (mode 0700) of uploads (and, here, results); removed when the server closes. */
   dir: string;
   /** Private folders of servers that were killed, found in the same place and removed at the start. */
   removedStale: string[];
+  line: JobLine;
+}
+
+/** A server whose jobs run in this process's own line. */
+export interface StylegramServer extends ServerBase {
   queue: JobQueue;
   jobs: Map<string, Job>;
 }
@@ -106,6 +132,15 @@ function multipartProblem(e: FastifyError, uploads: UploadLimits): HttpError | u
  * results that is removed when the server closes (or the process exits).
  */
 export async function buildServer(options: ServerOptions): Promise<StylegramServer> {
+  return (await build(options)) as StylegramServer;
+}
+
+/** The same server, its jobs on a line made by `line` (a Redis queue's, src/queue) instead of its own. */
+export function buildQueueServer(options: ServerOptions, line: LineFactory): Promise<ServerBase> {
+  return build(options, line);
+}
+
+async function build(options: ServerOptions, makeLine?: LineFactory): Promise<ServerBase | StylegramServer> {
   const concurrency = options.concurrency ?? 1;
   const uploads = { ...DEFAULT_UPLOAD_LIMITS, ...options.uploads };
   const expiryMs = options.expiryMs ?? 60 * 60_000;
@@ -136,7 +171,6 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     // Closing ends every connection, uploads in the middle included, so that a stop takes seconds.
     forceCloseConnections: true,
   });
-  const jobs = new Map<string, Job>();
   const streams = new EventStreams();
   const admission = new Admission({
     uploads: options.uploadsInFlight?.total ?? DEFAULT_ADMISSION.uploads,
@@ -144,21 +178,35 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
     jobsPerClient: options.jobsPerClient ?? DEFAULT_ADMISSION.jobsPerClient,
     rate: options.rateLimit ?? DEFAULT_ADMISSION.rate,
   });
-  const pool = new WorkerPool(options.weights);
-  const queue = new JobQueue({
-    concurrency,
-    maxWaiting: options.maxWaiting ?? 16,
-    run: (job) =>
-      runJob(job, {
-        pool,
-        threads,
-        frameMs,
-        logError: (e, j) => app.log.error({ err: e }, `job ${j.id} failed unexpectedly`),
-        logFailure: (message, j) => app.log.warn(`job ${j.id} failed: ${message}`),
-      }),
-    discard: removeUploads,
-    kill: (job) => pool.kill(job),
-  });
+  const metrics = new JobMetrics();
+  const maxWaiting = options.maxWaiting ?? 16;
+  const logError = (e: unknown, message: string) => app.log.error({ err: e }, message);
+  let line: JobLine;
+  try {
+    line = makeLine
+      ? await makeLine({ maxWaiting, admission: admission.limits, expiryMs, metrics, logError })
+      : new EmbeddedLine({
+          weights: options.weights,
+          concurrency,
+          maxWaiting,
+          threads,
+          frameMs,
+          expiryMs,
+          admission,
+          metrics,
+          logError,
+          logFailure: (message) => app.log.warn(message),
+        });
+  } catch (e) {
+    stopMarking();
+    removeDir();
+    process.off("exit", removeDir);
+    throw e;
+  }
+  const tokens =
+    options.tokens && options.tokens.length > 0
+      ? new TokenCheck(options.tokens, options.tokensFromOtherMachines)
+      : undefined;
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     // A refusal before the body has all arrived ends the connection: node would otherwise read the rest.
@@ -182,6 +230,8 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
   );
 
   app.addHook("onRequest", requestGuard(hostAllowList(options.allowedHosts)));
+  // After the Host check, before anything else: a request without a valid token reads and counts nothing.
+  if (tokens) app.addHook("onRequest", tokens.hook());
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("x-content-type-options", "nosniff");
     reply.header("referrer-policy", "no-referrer");
@@ -201,6 +251,10 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
   };
   await app.register(rateLimit, {
     global: false,
+    // On a queue the count is the fleet's; while Redis is away the line's own 503 is what a request hears.
+    ...(line.rateLimitRedis
+      ? { redis: line.rateLimitRedis, nameSpace: "stylegram-requests-", skipOnError: true }
+      : {}),
     errorResponseBuilder: (_request, context) =>
       new HttpError(
         context.statusCode,
@@ -221,30 +275,18 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
 
   registerRoutes(app, {
     dir,
-    jobs,
-    queue,
+    line,
     streams,
     weights: options.weights,
     uploads,
     admission,
-    expiryMs,
     requestRate,
+    tokens,
+    metrics,
+    otherMetrics: async () => (line.workerMetrics ? await line.workerMetrics() : []),
   });
 
-  // Finished jobs are forgotten, and their results removed, once they expire.
-  const sweeper = setInterval(
-    () => {
-      const now = Date.now();
-      for (const [id, job] of jobs) {
-        if (job.finishedAt !== undefined && now - job.finishedAt >= expiryMs) {
-          jobs.delete(id);
-          fs.rmSync(job.dir, { recursive: true, force: true });
-        }
-      }
-      admission.sweep();
-    },
-    Math.min(expiryMs, 60_000),
-  );
+  const sweeper = setInterval(() => admission.sweep(), 60_000);
   sweeper.unref();
 
   app.addHook("preClose", async () => {
@@ -253,10 +295,11 @@ export async function buildServer(options: ServerOptions): Promise<StylegramServ
   app.addHook("onClose", async () => {
     clearInterval(sweeper);
     stopMarking();
-    await queue.stop();
-    pool.close();
+    await line.close();
     removeDir();
     process.off("exit", removeDir);
   });
-  return { app, dir, removedStale, queue, jobs };
+  return line instanceof EmbeddedLine
+    ? { app, dir, removedStale, line, queue: line.queue, jobs: line.jobs }
+    : { app, dir, removedStale, line };
 }

@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import type { Job, JobEvent } from "./jobs.js";
+import type { JobEvent } from "./jobs.js";
+import type { JobFeed } from "./line.js";
 
 /** Seconds between comment lines that keep idle proxies and browsers from closing a quiet stream. */
 const HEARTBEAT_MS = 15_000;
@@ -21,7 +22,7 @@ export class EventStreams {
   /** Each open stream and what ends its subscription. */
   private readonly open = new Map<ServerResponse, () => void>();
 
-  attach(request: FastifyRequest, reply: FastifyReply, job: Job, snapshot: () => unknown): void {
+  attach(request: FastifyRequest, reply: FastifyReply, feed: JobFeed): void {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -32,8 +33,9 @@ export class EventStreams {
     });
     // A browser that loses the stream tries again after this long (and gets a new snapshot).
     res.write("retry: 2000\n\n");
-    write(res, "snapshot", snapshot());
-    if (job.finished) {
+    write(res, "snapshot", feed.snapshot);
+    const { state } = feed.snapshot;
+    if (state === "done" || state === "failed" || state === "cancelled") {
       res.end();
       return;
     }
@@ -44,7 +46,7 @@ export class EventStreams {
       unsubscribe();
       this.open.delete(res);
     };
-    const unsubscribe = job.subscribe((e: JobEvent) => {
+    const unsubscribe = feed.subscribe((e: JobEvent) => {
       const { type, ...data } = e;
       write(res, type, data);
       if (type === "done" || type === "failed" || type === "cancelled") {

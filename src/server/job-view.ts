@@ -32,3 +32,12 @@ export interface JobView {
   result: { width: number; height: number; png: string; jpeg: string; webp: string } | null;
   expiresAt: string | null;
 }
+
+/** The result's download links, one per format the API converts to. */
+export function resultLinks(
+  id: string,
+  size: { width: number; height: number },
+): NonNullable<JobView["result"]> {
+  const base = `/api/jobs/${id}/result?format=`;
+  return { ...size, png: `${base}png`, jpeg: `${base}jpeg`, webp: `${base}webp` };
+}

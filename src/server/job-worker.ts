@@ -40,6 +40,13 @@ async function run(input: WorkerInput): Promise<void> {
   controller = new AbortController();
   const { signal } = controller;
   let lastFrame = Number.NEGATIVE_INFINITY;
+  // A resumed run counts on from its checkpoint.
+  const offset = input.offset ?? { iteration: 0, seconds: 0, scale: 0 };
+  let scale = offset.scale + 1;
+  let lastCheckpoint = performance.now();
+  const checkpoint = (image: RgbImage, iteration: number, seconds: number) =>
+    post({ type: "checkpoint", checkpoint: { image, iteration, scale, seconds } });
+  let seconds = offset.seconds;
   try {
     const result = await stylize({
       ...input.options,
@@ -51,23 +58,52 @@ async function run(input: WorkerInput): Promise<void> {
       onStage: (stage) => post({ type: "stage", stage }),
       // Offered every iteration, taken at most every frameMs; the next progress event carries its URL.
       snapshotEvery: 1,
-      onSnapshot: async (img, iteration) => {
+      onSnapshot: async (img, local) => {
+        const iteration = offset.iteration + local;
         const now = performance.now();
+        if (
+          input.checkpointMs !== undefined &&
+          now - lastCheckpoint >= input.checkpointMs &&
+          iteration < input.iterations
+        ) {
+          lastCheckpoint = now;
+          checkpoint(img, iteration, seconds);
+        }
         if (now - lastFrame < input.frameMs && iteration < input.iterations) return;
         lastFrame = now;
         post({ type: "preview", bytes: await encodePreview(img) });
       },
-      onProgress: (progress) => post({ type: "progress", progress }),
+      onProgress: (p) => {
+        scale = offset.scale + p.scale;
+        seconds = offset.seconds + p.seconds;
+        post({
+          type: "progress",
+          progress: input.offset
+            ? {
+                ...p,
+                iteration: offset.iteration + p.iteration,
+                iterations: input.iterations,
+                seconds,
+                scale,
+                scales: offset.scale + p.scales,
+              }
+            : p,
+        });
+      },
     });
+    const iterations = offset.iteration + result.iterations;
+    // Stopped early (a cancel, or a worker handing its job back): the best picture is where to resume.
+    if (result.reason === "aborted" && input.checkpointMs !== undefined && iterations < input.iterations)
+      checkpoint(result.image, iterations, offset.seconds + result.seconds);
     const png = await encodeImage(result.image, "png");
     post({
       type: "result",
       png,
       width: result.image.width,
       height: result.image.height,
-      iterations: result.iterations,
+      iterations,
       loss: result.loss.total,
-      seconds: result.seconds,
+      seconds: offset.seconds + result.seconds,
       stoppedEarly: result.reason === "aborted",
     });
   } catch (e) {

@@ -1,5 +1,5 @@
 import type { Progress, Stage } from "../stylize/options.js";
-import { HttpError } from "./http-error.js";
+import { lineFull } from "./admission.js";
 import type { JobOptions } from "./options.js";
 import type { Upload } from "./uploads.js";
 
@@ -229,13 +229,7 @@ export class JobQueue {
   /** Refuses (429, with the seconds to wait) when the line is full. */
   assertRoom(): void {
     if (this.waiting.length >= this.options.maxWaiting) {
-      const wait = this.retryAfter();
-      throw new HttpError(
-        429,
-        `the server is busy: ${this.running.size} running and ${this.waiting.length} waiting, the most it queues. Try again in about ${wait} s`,
-        undefined,
-        wait,
-      );
+      throw lineFull(this.running.size, this.waiting.length, this.retryAfter());
     }
   }
 

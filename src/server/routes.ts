@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { FastifyInstance, FastifyReply } from "fastify";
@@ -9,26 +8,37 @@ import { type CommandInput, equivalentCommand } from "../options/command-line.js
 import { checkStylize } from "../stylize/stylize.js";
 import { describeValue } from "../validate.js";
 import type { Admission } from "./admission.js";
+import type { TokenCheck } from "./auth.js";
 import type { EventStreams } from "./events.js";
 import { clientKey } from "./hosts.js";
 import { HttpError } from "./http-error.js";
-import type { JobView } from "./job-view.js";
-import { Job, type JobQueue } from "./jobs.js";
+import { type JobLine, newJobId } from "./line.js";
+import {
+  type JobMetrics,
+  lineGauges,
+  METRICS_CONTENT_TYPE,
+  type MetricsJson,
+  metricsText,
+} from "./metrics.js";
 import { API_LIMITS, JOB_OPTIONS, type JobOptions, parseJobOptions } from "./options.js";
 import { readJobUpload, tooManyBytes, type UploadLimits, withUploadNames } from "./uploads.js";
 
 export interface RouteContext {
   /** The server's private folder; each job gets a folder in it named by its id. */
   dir: string;
-  jobs: Map<string, Job>;
-  queue: JobQueue;
+  line: JobLine;
   streams: EventStreams;
   weights: VggWeights;
   uploads: UploadLimits;
+  /** The uploads in flight, this process's own (the jobs' shares and rates are the line's). */
   admission: Admission;
-  expiryMs: number;
   /** Job requests (refused ones too) one client may send per window, a flood's bound. */
   requestRate: { max: number; windowMs: number };
+  /** Set when requests need a token (/api/login is then offered to the page). */
+  tokens: TokenCheck | undefined;
+  metrics: JobMetrics;
+  /** The job metrics of other processes (the queue's workers), summed into /metrics. */
+  otherMetrics: () => Promise<MetricsJson[]>;
 }
 
 const FORMATS = { png: "image/png", jpeg: "image/jpeg", webp: "image/webp" } as const;
@@ -55,56 +65,11 @@ function downloadName(content: string, format: Format): string {
 
 /** The HTTP API of README's "Web app" section; the page uses exactly this. */
 export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
-  const { jobs, queue } = ctx;
+  const { line } = ctx;
 
-  const view = (job: Job): JobView => ({
-    id: job.id,
-    state: job.state,
-    position: queue.position(job) ?? null,
-    iteration: job.iteration,
-    iterations: job.spec.iterations,
-    loss: job.loss ?? null,
-    error: job.error ?? null,
-    elapsed: job.elapsed,
-    eta: job.state === "done" ? 0 : Number.isFinite(job.eta) && !job.finished ? job.eta : null,
-    stage: job.stage?.type === "stage" ? job.stage.stage : null,
-    preview: job.previewUrl(),
-    losses: job.losses,
-    content: job.spec.content.name,
-    styles: job.spec.styles.map((s) => s.name),
-    options: job.spec.options,
-    command: job.spec.command,
-    result: job.result
-      ? {
-          width: job.result.width,
-          height: job.result.height,
-          ...(Object.fromEntries(
-            Object.keys(FORMATS).map((f) => [f, `/api/jobs/${job.id}/result?format=${f}`]),
-          ) as Record<Format, string>),
-        }
-      : null,
-    expiresAt: job.finishedAt === undefined ? null : new Date(job.finishedAt + ctx.expiryMs).toISOString(),
-  });
-
-  const find = (id: string): Job => {
-    const job = jobs.get(id);
-    if (!job) {
-      throw new HttpError(
-        404,
-        `no job ${id.slice(0, 40)}: its results expire ${Math.round(ctx.expiryMs / 60_000)} minutes after it ends and are gone when the server stops`,
-      );
-    }
-    return job;
-  };
+  const missing = (id: string) => new HttpError(404, `no job ${id.slice(0, 40)}: ${line.keeping}`);
 
   app.get("/api/options", async () => ({ schema: JOB_OPTIONS, limits: ctx.uploads }));
-
-  /** Jobs of one client that hold a place in the line (waiting or running). */
-  const active = (client: string) => {
-    let n = 0;
-    for (const j of jobs.values()) if (j.client === client && !j.finished) n++;
-    return n;
-  };
 
   app.post(
     "/api/jobs",
@@ -121,12 +86,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     async (request, reply) => {
       const client = clientKey(request.ip);
       // A full line, a client over its share or a body over the limit is refused at once, before the uploads are read.
-      queue.assertRoom();
-      ctx.admission.assertMayQueue(client, active(client));
+      await line.assertMayQueue(client);
       if (Number(request.headers["content-length"]) > ctx.uploads.requestBytes + FORM_OVERHEAD)
         throw tooManyBytes(ctx.uploads);
       const release = ctx.admission.startUpload(client);
-      const id = randomUUID();
+      const id = newJobId();
       const dir = path.join(ctx.dir, id);
       fs.mkdirSync(dir, { mode: 0o700 });
       try {
@@ -134,8 +98,9 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
         release();
         const options: JobOptions = parseJobOptions(upload.options);
         let iterations: number;
+        let steps: { size: number; iterations: number }[];
         try {
-          const { steps } = await checkStylize(
+          ({ steps } = await checkStylize(
             {
               ...options,
               content: upload.content.file,
@@ -144,7 +109,7 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
             },
             // The advice in an error names only sizes and style scales that this API accepts.
             API_LIMITS,
-          );
+          ));
           iterations = steps.reduce((n, p) => n + p.iterations, 0);
         } catch (e) {
           if (e instanceof StylegramError) {
@@ -167,14 +132,16 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
           output: `${stem}-stylegram.png`,
           options: options as CommandInput["options"],
         });
-        // Checked again: the line or the client's share may have filled while this upload arrived.
-        ctx.admission.assertMayQueue(client, active(client));
-        const job = new Job(id, dir, { ...upload, options, command, iterations }, client);
-        queue.add(job);
-        jobs.set(id, job);
-        ctx.admission.accepted(client);
+        // Checked again as it is taken: the line or the client's share may have filled while this upload arrived.
+        const { state, position } = await line.add({
+          id,
+          dir,
+          spec: { ...upload, options, command, iterations },
+          steps,
+          client,
+        });
         reply.code(202).header("location", `/api/jobs/${id}`);
-        return { id, state: job.state, position: queue.position(job) ?? null, url: `/api/jobs/${id}` };
+        return { id, state, position, url: `/api/jobs/${id}` };
       } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
         throw e;
@@ -184,45 +151,47 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     },
   );
 
-  app.get<{ Params: { id: string } }>("/api/jobs/:id", async (request) => view(find(request.params.id)));
+  app.get<{ Params: { id: string } }>("/api/jobs/:id", async (request) => {
+    const view = await line.view(request.params.id);
+    if (!view) throw missing(request.params.id);
+    return view;
+  });
 
-  app.get<{ Params: { id: string } }>("/api/jobs/:id/events", (request, reply) => {
-    const job = find(request.params.id);
-    ctx.streams.attach(request, reply, job, () => view(job));
+  app.get<{ Params: { id: string } }>("/api/jobs/:id/events", async (request, reply) => {
+    const feed = await line.follow(request.params.id);
+    if (!feed) throw missing(request.params.id);
+    ctx.streams.attach(request, reply, feed);
   });
 
   app.get<{ Params: { id: string } }>("/api/jobs/:id/preview", async (request, reply) => {
-    const job = find(request.params.id);
-    if (!job.preview)
+    const bytes = await line.preview(request.params.id);
+    if (!bytes) {
+      if (!(await line.view(request.params.id))) throw missing(request.params.id);
       throw new HttpError(404, "no preview yet: the first frame comes with the first iterations");
+    }
     reply.header("cache-control", "no-store").header("cross-origin-resource-policy", "same-origin");
-    return reply.type("image/jpeg").send(job.preview.bytes);
+    return reply.type("image/jpeg").send(bytes);
   });
 
   app.get<{ Params: { id: string }; Querystring: { format?: string } }>(
     "/api/jobs/:id/result",
     async (request, reply: FastifyReply) => {
-      const job = find(request.params.id);
       const format = String(request.query.format ?? "png");
+      const found = await line.result(request.params.id);
+      if (!found) throw missing(request.params.id);
       if (!isFormat(format)) {
         throw new HttpError(400, `format must be png, jpeg or webp, got "${format.slice(0, 20)}"`, "format");
       }
-      if (!job.result) {
+      const { view, png } = found;
+      if (!png) {
         throw new HttpError(
           409,
-          job.state === "failed"
-            ? `job ${job.id} failed: it has no result`
-            : job.state === "cancelled"
-              ? `job ${job.id} was cancelled before its first iteration: it has no result`
-              : `job ${job.id} is ${job.state}: its result comes when it is done`,
+          view.state === "failed"
+            ? `job ${view.id} failed: it has no result`
+            : view.state === "cancelled"
+              ? `job ${view.id} was cancelled before its first iteration: it has no result`
+              : `job ${view.id} is ${view.state}: its result comes when it is done`,
         );
-      }
-      let png: Buffer;
-      try {
-        png = fs.readFileSync(job.result.file);
-      } catch {
-        // Removed (DELETE) between the look-up and the read.
-        throw new HttpError(404, `job ${job.id}'s result was removed`);
       }
       const bytes =
         format === "png"
@@ -233,25 +202,42 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
       reply
         .type(FORMATS[format])
         .header("cross-origin-resource-policy", "same-origin")
-        .header(
-          "content-disposition",
-          `attachment; filename="${downloadName(job.spec.content.name, format)}"`,
-        );
+        .header("content-disposition", `attachment; filename="${downloadName(view.content, format)}"`);
       return bytes;
     },
   );
 
   app.delete<{ Params: { id: string } }>("/api/jobs/:id", async (request, reply) => {
-    const job = find(request.params.id);
-    if (!job.finished) {
-      queue.cancel(job);
-      // A running job stops at its next step; it ends (cancelled) when its work has stopped.
-      if (!job.finished) reply.code(202);
-      return { id: job.id, state: job.state };
+    const answer = await line.cancel(request.params.id);
+    if (!answer) throw missing(request.params.id);
+    // A running job stops at its next step; it ends (cancelled) when its work has stopped.
+    if (!answer.removed && !["done", "failed", "cancelled"].includes(answer.state)) reply.code(202);
+    return answer;
+  });
+
+  if (ctx.tokens) {
+    const tokens = ctx.tokens;
+    app.post("/api/login", async (request, reply) => tokens.login(request, reply));
+  }
+
+  // Prometheus' text format: the line now, and the jobs of every process that ran them.
+  app.get("/metrics", async (_request, reply) => {
+    const text = await metricsText(lineGauges(await line.counts()), [
+      await ctx.metrics.json(),
+      ...(await ctx.otherMetrics()),
+    ]);
+    return reply.type(METRICS_CONTENT_TYPE).send(text);
+  });
+
+  // For a load balancer or a supervisor: 200 while jobs can be taken, 503 when the line cannot be reached.
+  app.get("/healthz", async (_request, reply) => {
+    let health: { ok: boolean; detail: string };
+    try {
+      health = await line.health();
+    } catch (e) {
+      health = { ok: false, detail: (e as Error).message };
     }
-    // A finished job: its result is removed now rather than at its expiry.
-    jobs.delete(job.id);
-    fs.rmSync(job.dir, { recursive: true, force: true });
-    return { id: job.id, state: job.state, removed: true };
+    reply.header("cache-control", "no-store");
+    return reply.code(health.ok ? 200 : 503).send(health);
   });
 }

@@ -6,7 +6,7 @@ import { writeFileAtomic } from "../fsutil/atomic.js";
 import type { VggWeights } from "../network/weights.js";
 import type { Job } from "./jobs.js";
 import { withUploadNames } from "./uploads.js";
-import type { WorkerInput, WorkerMessage } from "./worker-protocol.js";
+import type { Checkpoint, WorkerInput, WorkerMessage } from "./worker-protocol.js";
 
 export interface RunContext {
   /** The processes that run the jobs. */
@@ -19,6 +19,10 @@ export interface RunContext {
   logError: (e: unknown, job: Job) => void;
   /** Where a job's failure (the message its page shows) is reported. */
   logFailure: (message: string, job: Job) => void;
+  /** For a queue's worker: checkpoints at most every checkpointMs, to resume from (worker-protocol.ts). */
+  checkpoints?: { everyMs: number; save: (c: Checkpoint, job: Job) => void };
+  /** For a run resumed from a checkpoint: what was done before it. */
+  offset?: WorkerInput["offset"];
 }
 
 /**
@@ -111,6 +115,8 @@ export async function runJob(job: Job, ctx: RunContext): Promise<void> {
     threads: ctx.threads,
     frameMs: ctx.frameMs,
     iterations: job.spec.iterations,
+    ...(ctx.offset ? { offset: ctx.offset } : {}),
+    ...(ctx.checkpoints ? { checkpointMs: ctx.checkpoints.everyMs } : {}),
   };
   const worker = ctx.pool.take(job);
   // Before its first iteration a job has no picture to keep, and its set-up may be one long
@@ -136,6 +142,8 @@ export async function runJob(job: Job, ctx: RunContext): Promise<void> {
         return job.onProgress(m.progress);
       case "preview":
         return job.setPreview(Buffer.from(m.bytes.buffer, m.bytes.byteOffset, m.bytes.byteLength));
+      case "checkpoint":
+        return ctx.checkpoints?.save(m.checkpoint, job);
       case "result": {
         // The file, then the ending, with nothing between them that a DELETE could come into:
         // whatever the job says it has, it has.
