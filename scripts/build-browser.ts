@@ -70,7 +70,9 @@ export async function buildBrowser(outdir = BROWSER_OUT, minify = true): Promise
   const asked = [...new Set(worker.match(/ort-wasm-simd-threaded[\w.]*\.mjs/g) ?? [])];
   const glue = ORT_FILES.filter((f) => f.endsWith(".mjs"));
   if (asked.join() !== glue.join())
-    throw new Error(`the worker loads ${asked.join(", ")}, but src/browser/files.ts lists ${glue.join(", ")}`);
+    throw new Error(
+      `the worker loads ${asked.join(", ")}, but src/browser/files.ts lists ${glue.join(", ")}`,
+    );
   return result;
 }
 

@@ -79,7 +79,8 @@ export async function adapterReport(): Promise<AdapterReport> {
     a = null;
     return { available: false, software: false, name: "", problem: `no adapter: ${(e as Error).message}` };
   }
-  if (!a) return { available: false, software: false, name: "", problem: "the browser gave no WebGPU adapter" };
+  if (!a)
+    return { available: false, software: false, name: "", problem: "the browser gave no WebGPU adapter" };
   return {
     available: true,
     software: isSoftwareAdapter(a),

@@ -22,8 +22,10 @@ export class BrowserEnvironment implements Environment {
     readonly lbfgsHistory: HistoryKind = "js",
   ) {}
 
-  loadImage = (src: Parameters<Environment["loadImage"]>[0], options?: Parameters<Environment["loadImage"]>[1]) =>
-    this.images.load(src, options);
+  loadImage = (
+    src: Parameters<Environment["loadImage"]>[0],
+    options?: Parameters<Environment["loadImage"]>[1],
+  ) => this.images.load(src, options);
   resizeImage = (img: Parameters<Environment["resizeImage"]>[0], width: number, height: number) =>
     this.images.load(img, { exact: { width, height } });
   imageSize = (src: Parameters<Environment["imageSize"]>[0]) => this.images.size(src);

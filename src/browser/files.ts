@@ -7,4 +7,7 @@
 export const MODULE_FILE = "stylegram-browser.js";
 export const WORKER_FILE = "stylegram-worker.js";
 /** onnxruntime-web's WebGPU build (its WebGPU provider compiled with asyncify), which also runs wasm. */
-export const ORT_FILES = ["ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"] as const;
+export const ORT_FILES = [
+  "ort-wasm-simd-threaded.asyncify.mjs",
+  "ort-wasm-simd-threaded.asyncify.wasm",
+] as const;

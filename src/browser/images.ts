@@ -163,7 +163,8 @@ export class ImageStore {
         { cause: e },
       );
     }
-    if (!response.ok) throw new StylegramError(`cannot fetch image ${url}: the server answered ${response.status}`);
+    if (!response.ok)
+      throw new StylegramError(`cannot fetch image ${url}: the server answered ${response.status}`);
     return decode(await response.blob(), url);
   }
 

@@ -130,7 +130,10 @@ function wireImage(name: string, v: unknown): WireImage {
 }
 
 function wireImages(name: string, v: unknown): WireImage[] {
-  if (!Array.isArray(v)) throw new UsageError(`${name} must be a list (array) of images, got ${describeValue(v)}`, { option: name });
+  if (!Array.isArray(v))
+    throw new UsageError(`${name} must be a list (array) of images, got ${describeValue(v)}`, {
+      option: name,
+    });
   return v.map((x, i) => wireImage(`${name}[${i}]`, x));
 }
 
@@ -149,7 +152,12 @@ function wireWeights(v: unknown): { source: WeightsSource; loaded?: VggWeights }
   if (v instanceof Map) return { source: here(WEIGHTS_DESCRIPTOR), loaded: v as VggWeights };
   if (typeof v === "string" || v instanceof URL) return { source: new URL(String(v), base()).href };
   const f = v as { url?: unknown; sha256?: unknown };
-  if (typeof f === "object" && f !== null && (typeof f.url === "string" || f.url instanceof URL) && typeof f.sha256 === "string")
+  if (
+    typeof f === "object" &&
+    f !== null &&
+    (typeof f.url === "string" || f.url instanceof URL) &&
+    typeof f.sha256 === "string"
+  )
     return { source: { url: new URL(String(f.url), base()).href, sha256: f.sha256 } };
   throw new UsageError(
     `weights must be a weights descriptor's URL, { url, sha256 } or loaded weights (a Map), got ${describeValue(v)}`,
@@ -234,7 +242,8 @@ function send<T>(message: (id: number) => ToWorker, on: Pending["on"], signal?: 
 }
 
 function checkCallbacks(o: Record<string, unknown>): void {
-  for (const name of ["onProgress", "onStage", "onSnapshot"]) if (o[name] !== undefined) checkOption(name, o[name]);
+  for (const name of ["onProgress", "onStage", "onSnapshot"])
+    if (o[name] !== undefined) checkOption(name, o[name]);
   if (o.onDownload !== undefined) functionValue("onDownload", o.onDownload);
   if (o.png !== undefined && typeof o.png !== "boolean")
     throw new UsageError(`png must be true or false, got ${describeValue(o.png)}`, { option: "png" });
@@ -246,7 +255,8 @@ function checkCallbacks(o: Record<string, unknown>): void {
  * (and a PNG Blob with `png: true`); an AbortSignal stops it with the best picture so far.
  */
 export async function stylize(options: BrowserStylizeOptions): Promise<BrowserStylizeResult> {
-  if (typeof options !== "object" || options === null) throw new UsageError("stylize() takes an options object");
+  if (typeof options !== "object" || options === null)
+    throw new UsageError("stylize() takes an options object");
   const o = options as unknown as Record<string, unknown>;
   checkCallbacks(o);
   const {
@@ -268,16 +278,24 @@ export async function stylize(options: BrowserStylizeOptions): Promise<BrowserSt
   const w = wireWeights(weights);
   const wire: Record<string, unknown> = { ...rest };
   if (content === undefined)
-    throw new UsageError("content is required: a photo's URL, Blob, ImageBitmap or ImageData", { option: "content" });
+    throw new UsageError("content is required: a photo's URL, Blob, ImageBitmap or ImageData", {
+      option: "content",
+    });
   wire.content = wireImage("content", content);
   wire.styles = wireImages("styles", styles);
   if (masks !== undefined) wire.masks = wireImages("masks", masks);
   if (styleMasks !== undefined) {
-    if (!Array.isArray(styleMasks)) throw new UsageError(`styleMasks must be a list (array), got ${describeValue(styleMasks)}`, { option: "styleMasks" });
+    if (!Array.isArray(styleMasks))
+      throw new UsageError(`styleMasks must be a list (array), got ${describeValue(styleMasks)}`, {
+        option: "styleMasks",
+      });
     wire.styleMasks = styleMasks.map((m, i) => (m === null ? null : wireImage(`styleMasks[${i}]`, m)));
   }
   if (init !== undefined)
-    wire.init = typeof init === "object" && init !== null && "image" in init ? { image: wireImage("init.image", init.image) } : init;
+    wire.init =
+      typeof init === "object" && init !== null && "image" in init
+        ? { image: wireImage("init.image", init.image) }
+        : init;
   const d = wireDevice(device);
   if (d !== undefined) wire.device = d;
   if (w.loaded) wire.weights = w.loaded;
@@ -304,13 +322,15 @@ export async function stylize(options: BrowserStylizeOptions): Promise<BrowserSt
  * (the Node library's computeLoss()), with `device` saying where it ran.
  */
 export async function computeLoss(request: BrowserLossRequest): Promise<BrowserLoss> {
-  if (typeof request !== "object" || request === null) throw new UsageError("computeLoss() takes a request object");
+  if (typeof request !== "object" || request === null)
+    throw new UsageError("computeLoss() takes a request object");
   checkCallbacks(request as unknown as Record<string, unknown>);
   const { onDownload, weights, device, content, styles, image, ...rest } = request;
   const w = wireWeights(weights);
   const wire: Record<string, unknown> = { ...rest };
   if (content === undefined) throw new UsageError("content is required", { option: "content" });
-  if (image === undefined) throw new UsageError("image is required: the picture whose loss is computed", { option: "image" });
+  if (image === undefined)
+    throw new UsageError("image is required: the picture whose loss is computed", { option: "image" });
   wire.content = wireImage("content", content);
   wire.image = wireImage("image", image);
   wire.styles = wireImages("styles", styles);
@@ -322,7 +342,10 @@ export async function computeLoss(request: BrowserLossRequest): Promise<BrowserL
     wants: { progress: false, snapshot: false, stage: false, download: !!onDownload },
     png: false,
   };
-  return send<BrowserLoss>((id) => ({ type: "loss", id, request: wire, settings }), onDownload ? { download: onDownload } : undefined);
+  return send<BrowserLoss>(
+    (id) => ({ type: "loss", id, request: wire, settings }),
+    onDownload ? { download: onDownload } : undefined,
+  );
 }
 
 /**

@@ -96,7 +96,9 @@ export type WireImages = WireImage | readonly WireImage[];
 /** The parts of a message with the CPU called wasm, as the browser API names it. */
 function browserParts(parts: readonly MessagePart[]): MessagePart[] {
   return parts.map((p) =>
-    typeof p === "object" && p.option === "device" && p.value === "cpu" ? ({ ...p, value: "wasm" } as OptionRef) : p,
+    typeof p === "object" && p.option === "device" && p.value === "cpu"
+      ? ({ ...p, value: "wasm" } as OptionRef)
+      : p,
   );
 }
 

@@ -85,7 +85,8 @@ async function get(url: string, what: string, signal?: AbortSignal): Promise<Res
     if (signal?.aborted) throw new StoppedError("loading the weights");
     throw new StylegramError(`cannot fetch ${what} at ${url}: ${(e as Error).message}`, { cause: e });
   }
-  if (!response.ok) throw new StylegramError(`cannot fetch ${what} at ${url}: the server answered ${response.status}`);
+  if (!response.ok)
+    throw new StylegramError(`cannot fetch ${what} at ${url}: the server answered ${response.status}`);
   return response;
 }
 
@@ -128,7 +129,12 @@ async function fetchWeights(
   const response = await get(url, "the weights", signal);
   const length = Number(response.headers.get("content-length"));
   const total = Number.isFinite(length) && length > 0 ? length : undefined;
-  const bytes = await readAll(response, total, (received) => onProgress?.({ received, total, cached: false }), signal);
+  const bytes = await readAll(
+    response,
+    total,
+    (received) => onProgress?.({ received, total, cached: false }),
+    signal,
+  );
   const got = await digest(bytes);
   if (got !== sha256) {
     throw new StylegramError(
@@ -138,7 +144,9 @@ async function fetchWeights(
   try {
     await cache?.put(
       cacheKey(sha256),
-      new Response(bytes as Uint8Array<ArrayBuffer>, { headers: { "content-type": "application/octet-stream" } }),
+      new Response(bytes as Uint8Array<ArrayBuffer>, {
+        headers: { "content-type": "application/octet-stream" },
+      }),
     );
   } catch {
     // Over the storage quota: this run has its weights; the next page load downloads them again.
@@ -166,9 +174,12 @@ async function readAll(
     }
   } catch (e) {
     if (signal?.aborted) throw new StoppedError("loading the weights");
-    throw new StylegramError(`the weights' download broke off after ${received} bytes: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new StylegramError(
+      `the weights' download broke off after ${received} bytes: ${(e as Error).message}`,
+      {
+        cause: e,
+      },
+    );
   }
   const bytes = total === received ? new Uint8Array(total) : new Uint8Array(received);
   let at = 0;

@@ -6,7 +6,14 @@ import type { StylizeOptions } from "../stylize/options.js";
 import { type AdapterReport, adapterReport } from "./device.js";
 import { BrowserEnvironment } from "./environment.js";
 import { ImageStore, toImageData, type WireImage } from "./images.js";
-import { type BrowserDevice, browserDevice, type FromWorker, type RunSettings, type ToWorker, toWire } from "./protocol.js";
+import {
+  type BrowserDevice,
+  browserDevice,
+  type FromWorker,
+  type RunSettings,
+  type ToWorker,
+  toWire,
+} from "./protocol.js";
 
 /**
  * The Web Worker that runs stylize() and computeLoss() for the page's module (index.ts), so that the
@@ -69,7 +76,12 @@ async function pngOf(img: RgbImage): Promise<Blob> {
   return canvas.convertToBlob({ type: "image/png" });
 }
 
-async function runStylize(id: number, wire: Record<string, unknown>, settings: RunSettings, signal: AbortSignal) {
+async function runStylize(
+  id: number,
+  wire: Record<string, unknown>,
+  settings: RunSettings,
+  signal: AbortSignal,
+) {
   setThreads(wire.threads);
   const env = environment(id, settings, signal, await getAdapter());
   const options = { ...wire };
@@ -86,7 +98,10 @@ async function runStylize(id: number, wire: Record<string, unknown>, settings: R
       post({ type: "stage", id, stage: s.device === undefined ? rest : { ...rest, device } });
     },
     ...(wants.progress
-      ? { onProgress: (p) => post({ type: "progress", id, progress: { ...p, device: browserDevice(p.device) } }) }
+      ? {
+          onProgress: (p) =>
+            post({ type: "progress", id, progress: { ...p, device: browserDevice(p.device) } }),
+        }
       : {}),
     ...(wants.snapshot
       ? {
@@ -117,7 +132,12 @@ async function runStylize(id: number, wire: Record<string, unknown>, settings: R
   );
 }
 
-async function runLoss(id: number, wire: Record<string, unknown>, settings: RunSettings, signal: AbortSignal) {
+async function runLoss(
+  id: number,
+  wire: Record<string, unknown>,
+  settings: RunSettings,
+  signal: AbortSignal,
+) {
   setThreads(wire.threads);
   const report = await getAdapter();
   const env = environment(id, settings, signal, report);
