@@ -97,12 +97,11 @@ async function runStylize(
       const { device: _, ...rest } = s;
       post({ type: "stage", id, stage: s.device === undefined ? rest : { ...rest, device } });
     },
-    ...(wants.progress
-      ? {
-          onProgress: (p) =>
-            post({ type: "progress", id, progress: { ...p, device: browserDevice(p.device) } }),
-        }
-      : {}),
+    onProgress: async (p) => {
+      if (wants.progress) post({ type: "progress", id, progress: { ...p, device: browserDevice(p.device) } });
+      // The run awaits this: a macrotask's pause lets the page's abort message in between two evaluations.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    },
     ...(wants.snapshot
       ? {
           onSnapshot: (img, iteration) => {
