@@ -15,6 +15,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import sharp from "sharp";
 import { buildSite } from "../scripts/build-site.js";
 import { computeLoss } from "../src/api/loss.js";
+import type * as Stylegram from "../src/browser/index.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { buildServer, type StylegramServer } from "../src/server/app.js";
@@ -80,7 +81,8 @@ describe("stylegram/browser in chromium", ready, () => {
   const lossInPage = (p: Page, device: string, extra: Record<string, unknown> = {}) =>
     p.evaluate(
       async ({ f, device, extra, layers }) => {
-        const m = await import("/stylegram-browser.js");
+        // Typed as the module's source; the page's import is the server's bundle.
+        const m = (await import("/stylegram-browser.js" as string)) as typeof Stylegram;
         const blob = (b: number[]) => new Blob([new Uint8Array(b)], { type: "image/png" });
         const downloads: { received: number; cached: boolean }[] = [];
         try {
@@ -88,7 +90,7 @@ describe("stylegram/browser in chromium", ready, () => {
             content: blob(f.content),
             styles: [blob(f.style)],
             image: blob(f.image),
-            device,
+            device: device as Stylegram.BrowserDeviceRequest,
             options: layers,
             onDownload: (d: { received: number; cached: boolean }) => downloads.push(d),
             ...extra,
@@ -170,7 +172,7 @@ describe("stylegram/browser in chromium", ready, () => {
     assert.ok("error" in bad);
     if (!("error" in bad)) return;
     assert.match(
-      bad.error,
+      bad.error as string,
       /StylegramError: the weights at .* are not the ones asked for: their SHA-256 is [0-9a-f]{64}, not 0{64}/,
     );
     // The device names of the browser: Node's "cpu" is refused with the browser's name for it.
@@ -178,7 +180,7 @@ describe("stylegram/browser in chromium", ready, () => {
     assert.ok(
       "error" in cpu &&
         /UsageError: device must be one of "webgpu", "wasm", "auto" \(in a browser the CPU is "wasm"\)/.test(
-          cpu.error,
+          cpu.error as string,
         ),
     );
     await p.close();
@@ -188,7 +190,8 @@ describe("stylegram/browser in chromium", ready, () => {
   const stylizeInPage = (device: string, iterations: number, abortAfter?: number) =>
     page.evaluate(
       async ({ f, device, iterations, abortAfter }) => {
-        const m = await import("/stylegram-browser.js");
+        // Typed as the module's source; the page's import is the server's bundle.
+        const m = (await import("/stylegram-browser.js" as string)) as typeof Stylegram;
         const blob = (b: number[]) => new Blob([new Uint8Array(b)], { type: "image/png" });
         const controller = new AbortController();
         const losses: number[] = [];
@@ -202,7 +205,7 @@ describe("stylegram/browser in chromium", ready, () => {
             iterations,
             contentLayers: ["relu1_1"],
             styleLayers: ["relu1_1"],
-            device,
+            device: device as Stylegram.BrowserDeviceRequest,
             png: true,
             signal: controller.signal,
             onStage: (s: { stage: string; device?: string; reason?: string }) => {
@@ -322,6 +325,7 @@ describe("stylegram/browser in chromium", ready, () => {
     );
     if (SHOTS) {
       fs.mkdirSync(SHOTS, { recursive: true });
+      await p.evaluate(() => window.scrollTo(0, 0));
       await p.screenshot({ path: path.join(SHOTS, "browser-desktop.png") });
       await p.setViewportSize({ width: 390, height: 844 });
       await p.screenshot({ path: path.join(SHOTS, "browser-phone.png"), fullPage: true });
