@@ -51,8 +51,9 @@ export function parseSafetensors(
     if (end - begin !== expected)
       fail(`tensor ${name} has ${end - begin} bytes where ${expected} are expected`);
     if (dataStart + end > bytes.length) fail(`tensor ${name} ends past the end of the file: truncated`);
-    // Copy into an aligned buffer: the data offset need not be a multiple of 4.
-    return new Float32Array(bytes.slice(dataStart + begin, dataStart + end).buffer);
+    // Copy into an aligned buffer of its own: the data offset need not be a multiple of 4 (and a
+    // Node Buffer's slice() is a view, not a copy).
+    return new Float32Array(new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end)).buffer);
   };
   const result = new Map<string, ConvWeights>();
   for (const conv of CONV_LAYERS) {
