@@ -899,11 +899,14 @@ async function chooseCompute(): Promise<void> {
   }
   const gpu = adapter.available && !adapter.software;
   if (!STATIC) select.value = gpu ? "browser" : "server";
+  const cpu = STATIC
+    ? "it paints on the CPU (wasm), slowly"
+    : "in this browser it would paint on the CPU (wasm), slower than the server";
   hint.textContent = gpu
     ? `This browser has a GPU (${adapter.name}): it paints here, and nothing is uploaded.`
     : adapter.available
-      ? `This browser's only GPU is a software one (${adapter.name}): here it computes on its CPU (wasm), slower.`
-      : `This browser has no WebGPU (${adapter.problem ?? "none"}): here it computes on its CPU (wasm), slower.`;
+      ? `This browser's only GPU is a software one (${adapter.name}): ${cpu}.`
+      : `This browser has no WebGPU (${adapter.problem ?? "none"}): ${cpu}.`;
   select.dataset.gpu = gpu ? "yes" : "no";
 }
 
