@@ -186,6 +186,37 @@ describe("stylegram/browser in chromium", ready, () => {
     await p.close();
   });
 
+  test("options are checked as in Node, and errors keep their class across the worker", async () => {
+    const r = await page.evaluate(
+      async ({ f }) => {
+        const m = (await import("/stylegram-browser.js" as string)) as typeof Stylegram;
+        const blob = (b: number[]) => new Blob([new Uint8Array(b)], { type: "image/png" });
+        const attempt = async (extra: Record<string, unknown>) => {
+          try {
+            await m.stylize({ content: blob(f.content), styles: [blob(f.style)], device: "wasm", ...extra });
+            return "no error";
+          } catch (e) {
+            return `${e instanceof m.UsageError ? "UsageError" : "other"}: ${(e as Error).message}`;
+          }
+        };
+        return [
+          await attempt({ sise: 32 }),
+          await attempt({ styleWeight: -1 }),
+          await attempt({ content: 42 }),
+        ];
+      },
+      { f: { content: [...files.content], style: [...files.style] } },
+    );
+    assert.deepEqual(r.slice(0, 2), [
+      'UsageError: stylize() has no option "sise" (did you mean "size"?)',
+      "UsageError: styleWeight must be a finite number >= 0, got -1",
+    ]);
+    assert.match(
+      r[2] as string,
+      /^UsageError: content must be an image: a URL, a Blob or File, an ImageBitmap, ImageData/,
+    );
+  });
+
   /** stylize() in the page: its progress, result and PNG, optionally aborted after `abortAfter` iterations. */
   const stylizeInPage = (device: string, iterations: number, abortAfter?: number) =>
     page.evaluate(
