@@ -116,7 +116,7 @@ test("int8's memory is checked before any work: a limit that float32 fits in sto
   const tiled = (await check(true, between)).scales[0];
   assert.ok(tiled?.tile !== undefined && tiled.peakBytes <= between, `tile ${tiled?.tile}`);
   // Where even int8's tiles do not fit, the error names float32 as the fix.
-  await assert.rejects(check(true, 1.2e9), (e: Error) => /--precision fp32 needs less/.test(e.message));
+  await assert.rejects(check(true, 1.2e9), (e: Error) => /precision: "fp32" needs less/.test(e.message));
 });
 
 describe("int8 objective (real weights)", shared, () => {
@@ -191,7 +191,7 @@ describe("int8 objective (real weights)", shared, () => {
         precision: "int8",
         runtime: { device: "webgpu" },
       }),
-      (e: Error) => e instanceof UsageError && /CPU only/.test(e.message) && /--device cpu/.test(e.message),
+      (e: Error) => e instanceof UsageError && /CPU only/.test(e.message) && /device: "cpu"/.test(e.message),
     );
   });
 
@@ -231,7 +231,7 @@ describe("int8 objective (real weights)", shared, () => {
       const bad = runCli([content, style, "--precision", "int4", "-o", path.join(dir, "x.png")], env);
       assert.equal(bad.code, 2);
       assert.match(bad.stderr, /--precision/);
-      assert.match(bad.stderr, /one of fp32, int8, mixed; got "int4"/);
+      assert.match(bad.stderr, /--precision must be one of "fp32", "int8", "mixed", got "int4"/);
       assert.ok(!fs.existsSync(path.join(dir, "x.png")));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

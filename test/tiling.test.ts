@@ -4,6 +4,7 @@ import { before, describe, test } from "node:test";
 import { toNetworkInput } from "../src/image/image.js";
 import { loadImage } from "../src/image/io.js";
 import type { Mask } from "../src/image/masks.js";
+import { sourceSize } from "../src/image/source.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { chooseTile, objectiveBytes, tiledObjectiveBytes } from "../src/objective/memory.js";
@@ -315,6 +316,7 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
       historySize: undefined,
       maxMemory: 1e12,
       iterations: [4],
+      imageSize: sourceSize,
     });
     const wholeBytes = checked.scales[0]?.peakBytes as number;
     const stages: Stage[] = [];

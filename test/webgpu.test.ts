@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RgbImage } from "../src/image/image.js";
 import { toNetworkInput } from "../src/image/image.js";
-import { loadImage, resizeImage } from "../src/image/io.js";
+import { loadImage, resizeImage, saveImage } from "../src/image/io.js";
 import { loadManifestWeights } from "../src/network/formats/manifest.js";
 import type { VggWeights } from "../src/network/weights.js";
 import { Objective } from "../src/objective/objective.js";
@@ -22,10 +22,9 @@ import {
   assertGradientClose as assertClose,
   type Golden,
   type GoldenCase,
-  readF32,
   readGolden,
 } from "./support/golden.js";
-import { GOLDEN_DIR, needsShared } from "./support/shared.js";
+import { GOLDEN_DIR, needsShared, WEIGHTS_DIR } from "./support/shared.js";
 import { needsSwiftShader } from "./support/swiftshader.js";
 
 const shared = needsShared();
@@ -48,74 +47,68 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  test("stylegram loss --device webgpu matches the golden values (max pooling)", async () => {
-    const expected = golden.cases.max as GoldenCase;
-    const grad = path.join(tmp, "grad.f32");
-    const r = await runCliAsync(
-      [
-        "loss",
-        "--content",
-        path.join(GOLDEN_DIR, "content.png"),
-        "--style",
-        path.join(GOLDEN_DIR, "style.png"),
-        "--image",
-        path.join(GOLDEN_DIR, "x.png"),
-        "--content-layers",
-        golden.content_layers.join(","),
-        "--style-layers",
-        golden.style_layers.join(","),
-        "--weights",
-        path.join(GOLDEN_DIR, "..", "models", "vgg19"),
-        "--device",
-        "webgpu",
-        "--grad-out",
-        grad,
-      ],
-      { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES },
-    );
-    assert.equal(r.code, 0, r.stderr);
-    const e = JSON.parse(r.stdout) as GoldenCase;
-    for (const [l, v] of Object.entries(expected.content)) {
-      assert.ok(relativeError(e.content[l] as number, v) < 1e-3, `content ${l}: ${e.content[l]} vs ${v}`);
+  // SwiftShader runs one 96x128 evaluation of the default objective in about 90 s, so the GPU is
+  // checked against the CPU at 50x38 (the CPU against the golden values: golden.test.ts).
+  test("stylegram loss --device webgpu equals --device cpu on the default objective (every term, the gradient)", async () => {
+    const files: string[] = [];
+    for (const [name, img] of [
+      ["content", content],
+      ["style", style],
+      ["x", await loadImage(path.join(GOLDEN_DIR, "x.png"))],
+    ] as const) {
+      const file = path.join(tmp, `${name}-50.png`);
+      await saveImage(file, await resizeImage(img, name === "style" ? 40 : 50, name === "style" ? 36 : 38));
+      files.push(file);
     }
-    for (const [l, v] of Object.entries(expected.style)) {
-      assert.ok(relativeError(e.style[l] as number, v) < 1e-3, `style ${l}: ${e.style[l]} vs ${v}`);
+    const [c, s, x] = files as [string, string, string];
+    const run = async (device: string) => {
+      const grad = path.join(tmp, `grad-${device}.f32`);
+      const r = await runCliAsync(
+        [
+          "loss",
+          "--content",
+          c,
+          "--style",
+          s,
+          "--image",
+          x,
+          "--weights",
+          WEIGHTS_DIR,
+          "--device",
+          device,
+          "--grad-out",
+          grad,
+        ],
+        { VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const b = fs.readFileSync(grad);
+      return {
+        e: JSON.parse(r.stdout) as GoldenCase,
+        grad: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4),
+      };
+    };
+    const cpu = await run("cpu");
+    const gpu = await run("webgpu");
+    for (const [l, v] of Object.entries(cpu.e.content)) {
+      assert.ok(
+        relativeError(gpu.e.content[l] as number, v) < 1e-3,
+        `content ${l}: ${gpu.e.content[l]} vs ${v}`,
+      );
     }
-    assert.ok(relativeError(e.tv, expected.tv) < 1e-3);
-    assert.ok(relativeError(e.total, expected.total) < 1e-3, `total ${e.total} vs ${expected.total}`);
-    const b = fs.readFileSync(grad);
-    assertClose(
-      new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4),
-      readF32(expected.grads.total?.file as string),
-      "gradient of the total",
-    );
-  });
-
-  test("average pooling on WebGPU matches the golden values", async () => {
-    const expected = golden.cases.avg as GoldenCase;
-    const o = await Objective.create({
-      weights,
-      content,
-      styles: [style],
-      options: { pooling: "avg", contentLayers: golden.content_layers, styleLayers: golden.style_layers },
-      runtime: { device: "webgpu" },
-    });
-    try {
-      const e = await o.evaluate(toNetworkInput(await loadImage(path.join(GOLDEN_DIR, "x.png"))));
-      assert.ok(relativeError(e.total, expected.total) < 1e-3, `total ${e.total} vs ${expected.total}`);
-      assertClose(e.gradient, readF32(expected.grads.total?.file as string), "gradient of the total");
-    } finally {
-      await o.release();
+    assert.deepEqual(Object.keys(gpu.e.style), golden.style_layers);
+    for (const [l, v] of Object.entries(cpu.e.style)) {
+      assert.ok(relativeError(gpu.e.style[l] as number, v) < 1e-3, `style ${l}: ${gpu.e.style[l]} vs ${v}`);
     }
+    assert.ok(relativeError(gpu.e.tv, cpu.e.tv) < 1e-3);
+    assert.ok(relativeError(gpu.e.total, cpu.e.total) < 1e-3, `total ${gpu.e.total} vs ${cpu.e.total}`);
+    assertClose(gpu.grad, cpu.grad, "gradient of the total");
   });
 
   // Odd sizes take the pooling gradients' crop-and-pad paths; several layer choices cut the network
   // at different depths. Each must build with CPU fallback disabled and agree with the CPU.
   const choices: [string, ObjectiveOptions][] = [
-    [
-      "shallow and deep layers, max pooling",
-      { contentLayers: ["relu1_1", "relu3_2"], styleLayers: ["relu2_2", "relu5_4"] },
-    ],
+    ["shallow layers, max pooling", { contentLayers: ["relu1_1"], styleLayers: ["relu2_2"] }],
     [
       "one style layer, avg pooling, no content",
       { contentLayers: [], styleLayers: ["relu3_1"], pooling: "avg" },
@@ -146,10 +139,10 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
 
   test("tiled on the GPU: the tile graphs run wholly there and agree with the untiled CPU evaluation", async () => {
     const options: ObjectiveOptions = { contentLayers: ["relu2_2"], styleLayers: ["relu1_1", "relu3_1"] };
-    // Small, so that SwiftShader runs the few tiles quickly: 4 tiles of 16 px in crops of 48.
-    const c = await resizeImage(content, 64, 48);
+    // Small, so that SwiftShader runs the few tiles quickly: 4 tiles of 16 px in crops of 48 (a 32 px picture is one crop).
+    const c = await resizeImage(content, 64, 32);
     const s = await resizeImage(style, 40, 36);
-    const x = toNetworkInput(await resizeImage(await loadImage(path.join(GOLDEN_DIR, "x.png")), 64, 48));
+    const x = toNetworkInput(await resizeImage(await loadImage(path.join(GOLDEN_DIR, "x.png")), 64, 32));
     const results = [];
     for (const [device, tile] of [
       ["cpu", undefined],
@@ -161,6 +154,7 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
         styles: [s],
         options,
         runtime: { device },
+        ...(tile === undefined ? {} : { tile }),
       });
       try {
         if (tile !== undefined) assert.ok((o.tiling?.tiles ?? 0) >= 4, `${o.tiling?.tiles} tiles`);
@@ -224,7 +218,7 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
       const o = await Objective.create({
         weights,
         content: c,
-        styles: [style],
+        styles: [await resizeImage(style, 40, 36)],
         temporal,
         options: { contentLayers: ["relu2_2"], styleLayers: ["relu1_1", "relu3_1"], temporalWeight: 20 },
         runtime: { device },
@@ -252,9 +246,11 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
       content,
       styles: [style],
       size: 32,
-      iterations: 4,
+      iterations: 3,
       weights,
       device: "webgpu",
+      styleLayers: ["relu1_1", "relu2_1"],
+      contentLayers: ["relu2_2"],
       onProgress: (p) => void seen.push({ total: p.total, device: p.device }),
     });
     assert.deepEqual([r.image.width, r.image.height], [32, 24]);
