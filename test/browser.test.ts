@@ -151,7 +151,7 @@ describe("stylegram/browser in chromium", ready, () => {
     }
   });
 
-  test("the weights are checked against their digest and come from the browser's cache the second time", async () => {
+  test("the weights are checked against their digest and come from the browser's cache the second time; tiles give the whole's numbers", async () => {
     // The first test downloaded them; a new page has a new worker, which finds them in the Cache API.
     const p = await newPage();
     await p.goto(`${base}/`);
@@ -166,6 +166,14 @@ describe("stylegram/browser in chromium", ready, () => {
       `no download of the weights: ${asked.join(", ")}`,
     );
     assert.ok(r.downloads.length > 0 && r.downloads.every((d) => d.cached), JSON.stringify(r.downloads));
+    // In tiles (the path a GPU's buffer limit takes), the same numbers as whole.
+    const tiled = await lossInPage(p, "wasm", { tile: 16 });
+    assert.ok(!("error" in tiled), "error" in tiled ? tiled.error : "");
+    if ("error" in tiled) return;
+    assert.ok(
+      Math.abs(tiled.total - r.total) <= 1e-3 * r.total,
+      `tiled ${tiled.total} against whole ${r.total}`,
+    );
     // Another digest than the file's: refused, naming both.
     const wrong = "0".repeat(64);
     const bad = await lossInPage(p, "wasm", { weights: { url: `/${WEIGHTS_FILE}`, sha256: wrong } });
