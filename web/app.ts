@@ -710,6 +710,16 @@ let browserRun: AbortController | undefined;
 /** Object URLs of the last run's frames and files, freed when the next starts. */
 let runUrls: string[] = [];
 
+/** The frame on show: freed when the next replaces it (a long run makes hundreds). */
+let frameUrl: string | undefined;
+
+function showFrame(blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  showPreview(url);
+  if (frameUrl) URL.revokeObjectURL(frameUrl);
+  frameUrl = url;
+}
+
 const keepUrl = (blob: Blob) => {
   const url = URL.createObjectURL(blob);
   runUrls.push(url);
@@ -755,8 +765,9 @@ async function runInBrowser(
   browserRun?.abort();
   source?.close();
   if (jobFromAddress()) history.replaceState(null, "", location.pathname + location.search);
-  for (const url of runUrls) URL.revokeObjectURL(url);
+  for (const url of [...runUrls, ...(frameUrl ? [frameUrl] : [])]) URL.revokeObjectURL(url);
   runUrls = [];
+  frameUrl = undefined;
   const controller = new AbortController();
   browserRun = controller;
   const ours = () => browserRun === controller;
@@ -777,6 +788,7 @@ async function runInBrowser(
   if (window.matchMedia("(max-width: 900px)").matches) $("job").scrollIntoView({ block: "start" });
   const { device, ...rest } = options;
   let lastFrame = 0;
+  let ended = false;
   try {
     const m = await loadBrowserModule();
     const result = await m.stylize({
@@ -827,10 +839,12 @@ async function runInBrowser(
         if (!ours() || performance.now() - lastFrame < 250) return;
         lastFrame = performance.now();
         void encode(image, "image/png").then((b) => {
-          if (ours()) showPreview(keepUrl(b));
+          // A frame still encoding when the run ends must not cover its final picture.
+          if (ours() && !ended) showFrame(b);
         });
       },
     });
+    ended = true;
     if (!ours()) return;
     const png = result.png ?? (await encode(result.image, "image/png"));
     const [jpeg, webp] = await Promise.all([
@@ -864,6 +878,7 @@ async function runInBrowser(
       if (a) a.download = `${content.name.replace(/\.[^.]*$/, "")}-stylegram.${ext}`;
     }
   } catch (err) {
+    ended = true;
     if (!ours()) return;
     const e = err as Error;
     if (e.name === "StoppedError" || e.name === "StoppedBeforeStartError") {
