@@ -346,7 +346,7 @@ describe("stylegram/browser in chromium", ready, () => {
     assert.deepEqual([meta.format, meta.width, meta.height], ["png", 32, 32]);
   };
 
-  test("the page paints in this browser with nothing posted to the API (desktop and phone)", async () => {
+  test("the page paints in this browser with nothing posted to the API (desktop and phone), and cancels", async () => {
     const p = await newPage();
     await p.goto(`${base}/`);
     await fillForm(p, undefined);
@@ -368,7 +368,30 @@ describe("stylegram/browser in chromium", ready, () => {
       await p.screenshot({ path: path.join(SHOTS, "browser-desktop.png") });
       await p.setViewportSize({ width: 390, height: 844 });
       await p.screenshot({ path: path.join(SHOTS, "browser-phone.png"), fullPage: true });
+      await p.setViewportSize({ width: 1280, height: 800 });
     }
+    // Cancel stops a long run after the step it is in and keeps the best picture so far.
+    await p.evaluate(() => {
+      const it = document.querySelector("#field-iterations") as HTMLInputElement;
+      it.max = "100000";
+      it.value = "100000";
+      it.dispatchEvent(new Event("input"));
+    });
+    await p.click("#start");
+    await p.waitForFunction(
+      () => Number((document.querySelector("#plot") as HTMLElement).dataset.points) >= 2,
+    );
+    await p.click("#cancel");
+    await p.waitForSelector("#job-view[data-state=cancelled]", { timeout: 30_000 });
+    assert.match(
+      (await p.textContent("#status-text")) ?? "",
+      /Cancelled at iteration \d+ of 100000; the best picture so far is kept/,
+    );
+    assert.equal(await p.isVisible("#download-png"), true);
+    assert.deepEqual(
+      requests.slice(before).filter((r) => r.startsWith("POST") || r.includes("/api/jobs")),
+      [],
+    );
     await p.close();
   });
 
