@@ -84,7 +84,7 @@ describe("stylegram/browser in chromium", ready, () => {
         // Typed as the module's source; the page's import is the server's bundle.
         const m = (await import("/stylegram-browser.js" as string)) as typeof Stylegram;
         const blob = (b: number[]) => new Blob([new Uint8Array(b)], { type: "image/png" });
-        const downloads: { received: number; cached: boolean }[] = [];
+        const downloads: { received: number; total?: number; cached: boolean }[] = [];
         try {
           const r = await m.computeLoss({
             content: blob(f.content),
@@ -92,7 +92,7 @@ describe("stylegram/browser in chromium", ready, () => {
             image: blob(f.image),
             device: device as Stylegram.BrowserDeviceRequest,
             options: layers,
-            onDownload: (d: { received: number; cached: boolean }) => downloads.push(d),
+            onDownload: (d: { received: number; total?: number; cached: boolean }) => downloads.push(d),
             ...extra,
           });
           const { gradient, ...terms } = r;
@@ -131,7 +131,16 @@ describe("stylegram/browser in chromium", ready, () => {
           .sort(),
         ["content", "style", "total", "tv"],
       );
-      if (device === "webgpu") assert.match(r.adapter.name, /swiftshader/i, "the adapter is SwiftShader's");
+      if (device === "webgpu") {
+        assert.match(r.adapter.name, /swiftshader/i, "the adapter is SwiftShader's");
+        // The first load downloads, with progress up to the file's length.
+        const last = r.downloads.at(-1);
+        assert.ok(
+          r.downloads.length > 1 && r.downloads.every((d) => !d.cached),
+          JSON.stringify(r.downloads[0]),
+        );
+        assert.ok(last && last.received === last.total && last.received > 70e6, JSON.stringify(last));
+      }
       close(r.total, node.total, `${device} total`);
       close(r.tv, node.tv, `${device} tv`);
       for (const [k, v] of Object.entries(node.content))
