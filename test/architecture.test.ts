@@ -1,6 +1,6 @@
 /**
  * The layout shows the architecture: data flows one way, graph -> autodiff -> network -> losses ->
- * objective -> optim -> stylize -> api -> server -> queue -> cli (the queue implements the server's
+ * objective -> optim -> stylize -> api -> server / browser -> queue -> cli (the queue implements the server's
  * line of jobs and runs its worker processes; the server never imports it). No module imports one above it, and no
  * import cycle exists. Read from the sources with TypeScript's own pre-processor.
  */
@@ -36,6 +36,8 @@ const LAYERS: Record<string, number> = {
   api: 11,
   server: 12,
   queue: 12,
+  // The browser module: a shell over stylize and api like the server, which serves its files.
+  browser: 12,
   cli: 13,
   "index.ts": 14,
 };
@@ -110,4 +112,25 @@ test("the queue builds on the server, never the other way: nothing in src/server
         .map((d) => `${path.relative(SRC, file)} -> ${path.relative(SRC, d)}`),
     );
   assert.deepEqual(back, []);
+});
+
+test("the browser module is a shell over stylize and api: it imports no server, queue or cli, and nothing of Node's", () => {
+  const platform = path.join(SRC, "runtime", "platform.ts");
+  const nodeOnly = /^(node:|onnxruntime-node$|sharp$|fastify|@fastify\/|h5wasm$|env-paths$|bullmq$|ioredis$)/;
+  const bad: string[] = [];
+  const seen = new Set<string>();
+  const visit = (f: string) => {
+    // runtime/platform.ts is the one Node module the browser build swaps (for platform-web.ts).
+    if (seen.has(f) || f === platform) return;
+    seen.add(f);
+    if (["server", "queue", "cli"].includes(room(f))) bad.push(`${path.relative(SRC, f)} (a Node shell)`);
+    // Imports of types only leave nothing in the bundle.
+    const code = fs.readFileSync(f, "utf8").replace(/^(import|export) type [^;]*;/gms, "");
+    const names = ts.preProcessFile(code, true, true).importedFiles.map((x) => x.fileName);
+    for (const i of names.filter((n) => nodeOnly.test(n))) bad.push(`${path.relative(SRC, f)} imports ${i}`);
+    for (const n of names.filter((x) => x.startsWith(".")))
+      visit(path.resolve(path.dirname(f), n.replace(/\.js$/, ".ts")));
+  };
+  for (const entry of ["index.ts", "worker.ts"]) visit(path.join(SRC, "browser", entry));
+  assert.deepEqual(bad, []);
 });

@@ -383,3 +383,47 @@ describe("tiled evaluation equals the untiled one", needsShared(), () => {
     assert.match(bad.stderr, /--tile must be a whole number >= 16, got/);
   });
 });
+
+describe("a GPU's largest buffer (WebGPU's maxStorageBufferBindingSize) in the plan", () => {
+  // conv1 at 1024 x 768 is 64 x 1024 x 768 floats, 201 MB: over the 128 MiB WebGPU grants by default.
+  const picture = { width: 1024, height: 768, data: new Uint8Array(3 * 1024 * 768) };
+  const style = { width: 512, height: 384, data: new Uint8Array(3 * 512 * 384) };
+  const request = async (extra: { maxBindingBytes?: number; tile?: number }) =>
+    planEvaluation({
+      content: picture,
+      styles: [style],
+      sizes: [1024],
+      styleScale: 1,
+      objective: (await import("../src/objective/options.js")).resolveObjective({}, 1),
+      optimizer: "lbfgs",
+      historySize: undefined,
+      maxMemory: 1e12,
+      device: "webgpu",
+      ...extra,
+    });
+  const LIMIT = 128 * 2 ** 20;
+
+  test("a picture whose conv1 activation is over it is evaluated in tiles whose crops fit", async () => {
+    const whole = await request({});
+    assert.equal(whole.scales[0]?.tile, undefined, "with memory to spare and no buffer limit: whole");
+    const plan = await request({ maxBindingBytes: LIMIT });
+    const tile = plan.scales[0]?.tile;
+    assert.ok(tile !== undefined && tile < 1024, `tile ${tile}`);
+    const { largestActivationBytes } = await import("../src/objective/memory.js");
+    const { cropSize, haloFor } = await import("../src/objective/tiling.js");
+    const layers = (await import("../src/objective/options.js")).resolveObjective({}, 1);
+    const all = [...new Set([...layers.contentLayers, ...layers.styleLayers])];
+    const crop = cropSize(tile, haloFor(all), 1024, 768);
+    assert.ok(largestActivationBytes(crop.cropWidth, crop.cropHeight, all) <= LIMIT);
+  });
+
+  test("a tile asked for whose crops are over it is refused, naming one that fits", async () => {
+    await assert.rejects(request({ maxBindingBytes: LIMIT, tile: 960 }), (e: Error) => {
+      assert.match(
+        e.message,
+        /tiles of 960 px make crops of .* over the most one buffer of this GPU holds \(.*\): use .*tile.* \d+/,
+      );
+      return true;
+    });
+  });
+});

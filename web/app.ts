@@ -2,11 +2,18 @@
  * The web app's page: a form that posts a job to /api/jobs, and a view of one
  * job that follows its server-sent events (preview frames, the loss plot,
  * progress) and reattaches after a reload through #job=ID in the address.
+ * Or, with "Compute on: this browser", the same view fed by stylegram's browser
+ * module (/stylegram-browser.js), which paints in this tab's Web Worker and posts
+ * nothing to the server; a static site (npm run build:site) has only that.
  * Plain DOM code and uPlot; esbuild bundles it (npm run build).
  */
 
 import uPlot from "uplot";
+import type * as Browser from "../src/browser/index.js";
 import type { JobView } from "../src/server/job-view.js";
+
+/** A page of `npm run build:site`: no server behind it, options from options.json. */
+const STATIC = document.querySelector('meta[name="stylegram-site"][content="static"]') !== null;
 
 // ---- The form ---------------------------------------------------------------
 
@@ -269,6 +276,7 @@ async function start(e: SubmitEvent): Promise<void> {
   zoneError("content", undefined);
   zoneError("style", undefined);
   const options = Object.fromEntries([...readers].map(([k, read]) => [k, read()]));
+  if ($<HTMLSelectElement>("compute").value === "browser") return runInBrowser(photo, styles, options);
   const body = new FormData();
   body.append("content", photo, photo.name);
   for (const s of styles) body.append("style", s, s.name);
@@ -687,6 +695,236 @@ function attach(id: string): void {
   });
 }
 
+// ---- Computing in this browser ------------------------------------------------
+
+/** The browser module, loaded from the server (or the static site) on first use: not bundled, so it matches its worker. */
+let browserModule: Promise<typeof Browser> | undefined;
+const loadBrowserModule = () => {
+  const url = new URL("stylegram-browser.js", document.baseURI).href;
+  browserModule ??= import(/* @vite-ignore */ url) as Promise<typeof Browser>;
+  return browserModule;
+};
+
+/** The run in this tab, while it runs: Cancel aborts it. */
+let browserRun: AbortController | undefined;
+/** Object URLs of the last run's frames and files, freed when the next starts. */
+let runUrls: string[] = [];
+
+/** The frame on show: freed when the next replaces it (a long run makes hundreds). */
+let frameUrl: string | undefined;
+
+function showFrame(blob: Blob): void {
+  const url = URL.createObjectURL(blob);
+  showPreview(url);
+  if (frameUrl) URL.revokeObjectURL(frameUrl);
+  frameUrl = url;
+}
+
+const keepUrl = (blob: Blob) => {
+  const url = URL.createObjectURL(blob);
+  runUrls.push(url);
+  return url;
+};
+
+/** ImageData as an image file of `type`, through a canvas. */
+function encode(image: ImageData, type: string): Promise<Blob> {
+  const canvas = document.createElement("canvas");
+  canvas.width = image.width;
+  canvas.height = image.height;
+  (canvas.getContext("2d") as CanvasRenderingContext2D).putImageData(image, 0, 0);
+  return new Promise((resolve, reject) =>
+    canvas.toBlob(
+      (b) => (b ? resolve(b) : reject(new Error(`this browser cannot write ${type}`))),
+      type,
+      0.92,
+    ),
+  );
+}
+
+/** The settings card of a browser run: what was asked, and where it computes. */
+function showBrowserSettings(
+  content: File,
+  styleFiles: File[],
+  options: Record<string, Value>,
+  where: string,
+): void {
+  showSettings({
+    content: content.name,
+    styles: styleFiles.map((f) => f.name),
+    options: { ...options, "Compute on": where } as JobView["options"],
+    command: "",
+  } as unknown as JobView);
+  ($("command").parentElement as HTMLElement).hidden = true;
+}
+
+async function runInBrowser(
+  content: File,
+  styleFiles: File[],
+  options: Record<string, Value>,
+): Promise<void> {
+  browserRun?.abort();
+  source?.close();
+  if (jobFromAddress()) history.replaceState(null, "", location.pathname + location.search);
+  for (const url of [...runUrls, ...(frameUrl ? [frameUrl] : [])]) URL.revokeObjectURL(url);
+  runUrls = [];
+  frameUrl = undefined;
+  const controller = new AbortController();
+  browserRun = controller;
+  const ours = () => browserRun === controller;
+  document.body.classList.add("has-job");
+  $("empty").hidden = true;
+  $("job-view").hidden = false;
+  $("job-view").dataset.job = "browser";
+  placeholder = keepUrl(content);
+  points = [[], []];
+  drawSoon();
+  showPreview(placeholder);
+  showEnd({ id: "browser", state: "running", error: null, result: null });
+  const iterations = Number(options.iterations ?? 0);
+  progress(0, iterations);
+  for (const id of ["stat-elapsed", "stat-eta", "stat-loss"]) $(id).textContent = "–";
+  status("running", "Loading stylegram in this browser…");
+  showBrowserSettings(content, styleFiles, options, "this browser");
+  if (window.matchMedia("(max-width: 900px)").matches) $("job").scrollIntoView({ block: "start" });
+  const { device, ...rest } = options;
+  let lastFrame = 0;
+  let ended = false;
+  try {
+    const m = await loadBrowserModule();
+    const result = await m.stylize({
+      ...(rest as Partial<Browser.BrowserStylizeOptions>),
+      content,
+      styles: styleFiles,
+      // The form's CPU is the server's; the browser's CPU is onnxruntime-web's wasm build.
+      device: device === "cpu" ? "wasm" : (device as Browser.BrowserDeviceRequest),
+      png: true,
+      signal: controller.signal,
+      onDownload: (d) => {
+        if (!ours()) return;
+        const mb = (n: number) => (n / 1e6).toFixed(0);
+        status(
+          "running",
+          d.cached
+            ? "Loading the network from this browser's storage…"
+            : `Downloading the network (once): ${mb(d.received)}${d.total ? ` of ${mb(d.total)}` : ""} MB`,
+        );
+      },
+      onStage: (d) => {
+        if (!ours()) return;
+        if (d.stage === "device") {
+          const where = `this browser (${d.device === "webgpu" ? "WebGPU" : "wasm, on its CPU"}: ${d.reason ?? ""})`;
+          showBrowserSettings(content, styleFiles, options, where);
+        }
+        const words: Record<string, string> = {
+          device: "Choosing where to compute…",
+          weights: "Loading the network…",
+          objective: `Preparing ${d.width ?? ""} × ${d.height ?? ""}: the style targets and the graph…`,
+        };
+        if (words[d.stage]) status("running", words[d.stage] as string);
+      },
+      onProgress: (d) => {
+        if (!ours()) return;
+        const state = $("job-view").dataset.state;
+        if (state !== "cancelling") status("running", "");
+        progress(d.iteration, d.iterations);
+        $("stat-elapsed").textContent = clock(d.seconds);
+        $("stat-eta").textContent = state === "cancelling" ? "–" : clock(d.etaSeconds);
+        $("stat-loss").textContent = lossText(d.loss);
+        points[0].push(d.iteration);
+        points[1].push(d.loss);
+        drawSoon();
+      },
+      onSnapshot: (image) => {
+        // A frame at most every 250 ms, as the server sends them.
+        if (!ours() || performance.now() - lastFrame < 250) return;
+        lastFrame = performance.now();
+        void encode(image, "image/png").then((b) => {
+          // A frame still encoding when the run ends must not cover its final picture.
+          if (ours() && !ended) showFrame(b);
+        });
+      },
+    });
+    ended = true;
+    if (!ours()) return;
+    const png = result.png ?? (await encode(result.image, "image/png"));
+    const [jpeg, webp] = await Promise.all([
+      encode(result.image, "image/jpeg"),
+      encode(result.image, "image/webp"),
+    ]);
+    const files = { png: keepUrl(png), jpeg: keepUrl(jpeg), webp: keepUrl(webp) };
+    const size = { width: result.image.width, height: result.image.height };
+    const cancelled = controller.signal.aborted;
+    progress(result.iterations, cancelled ? total : result.iterations);
+    $("stat-eta").textContent = cancelled ? "–" : clock(0);
+    $("stat-loss").textContent = lossText(result.loss.total);
+    status(
+      cancelled ? "cancelled" : "done",
+      cancelled
+        ? cancelledText(result.iterations, total, size)
+        : `${result.iterations} iterations in ${clock(result.seconds)}, ${size.width} × ${size.height}, on ${result.device === "webgpu" ? "this browser's GPU" : "this browser's CPU"}`,
+    );
+    showEnd({
+      id: "browser",
+      state: cancelled ? "cancelled" : "done",
+      error: null,
+      result: { ...size, ...files },
+    });
+    for (const [f, ext] of [
+      ["png", "png"],
+      ["jpeg", "jpg"],
+      ["webp", "webp"],
+    ] as const) {
+      const a = document.getElementById(`download-${f}`) as HTMLAnchorElement | null;
+      if (a) a.download = `${content.name.replace(/\.[^.]*$/, "")}-stylegram.${ext}`;
+    }
+  } catch (err) {
+    ended = true;
+    if (!ours()) return;
+    const e = err as Error;
+    if (e.name === "StoppedError" || e.name === "StoppedBeforeStartError") {
+      status("cancelled", cancelledText(0, total, null));
+      showEnd({ id: "browser", state: "cancelled", error: null, result: null });
+    } else {
+      status("failed", "");
+      showEnd({ id: "browser", state: "failed", error: e.message, result: null });
+    }
+  } finally {
+    if (ours()) browserRun = undefined;
+  }
+}
+
+/**
+ * "Compute on": this browser when it has a GPU that is not a software one (or on a static site, where
+ * there is no server), else the server; the hint says what this browser has.
+ */
+async function chooseCompute(): Promise<void> {
+  const select = $<HTMLSelectElement>("compute");
+  const hint = $("compute-hint");
+  if (STATIC) {
+    select.querySelector('option[value="server"]')?.remove();
+    select.disabled = true;
+  }
+  let adapter: Browser.AdapterReport;
+  try {
+    adapter = await (await loadBrowserModule()).gpuAdapter();
+  } catch (e) {
+    hint.textContent = `This browser cannot run stylegram: ${(e as Error).message}`;
+    if (!STATIC) select.value = "server";
+    return;
+  }
+  const gpu = adapter.available && !adapter.software;
+  if (!STATIC) select.value = gpu ? "browser" : "server";
+  const cpu = STATIC
+    ? "it paints on the CPU (wasm), slowly"
+    : "in this browser it would paint on the CPU (wasm), slower than the server";
+  hint.textContent = gpu
+    ? `This browser has a GPU (${adapter.name}): it paints here, and nothing is uploaded.`
+    : adapter.available
+      ? `This browser's only GPU is a software one (${adapter.name}): ${cpu}.`
+      : `This browser has no WebGPU (${adapter.problem ?? "none"}): ${cpu}.`;
+  select.dataset.gpu = gpu ? "yes" : "no";
+}
+
 function jobFromAddress(): string | undefined {
   return /^#job=([\w-]+)$/.exec(location.hash)?.[1];
 }
@@ -705,6 +943,12 @@ async function main(): Promise<void> {
   $<HTMLFormElement>("form").addEventListener("submit", (e) => void start(e));
   $("preview").addEventListener("load", fitPreview);
   $("cancel").addEventListener("click", () => {
+    if (browserRun) {
+      // The run stops after the current step and keeps the best picture so far.
+      browserRun.abort();
+      status("cancelling", STOPPING);
+      return;
+    }
     const id = jobFromAddress();
     if (!id) return;
     $<HTMLButtonElement>("cancel").disabled = true;
@@ -731,10 +975,19 @@ async function main(): Promise<void> {
   });
   window.addEventListener("hashchange", () => {
     const id = jobFromAddress();
-    if (id) attach(id);
+    if (id) {
+      browserRun?.abort();
+      ($("command").parentElement as HTMLElement).hidden = false;
+      attach(id);
+    }
   });
-  const options = (await (await api("/api/options")).json()) as { schema: Schema };
+  const compute = chooseCompute();
+  const options = (await (await (STATIC ? fetch("options.json") : api("/api/options"))).json()) as {
+    schema: Schema;
+  };
   renderFields(options.schema);
+  await compute;
+  document.body.dataset.ready = "yes";
   const id = jobFromAddress();
   if (id) attach(id);
 }

@@ -8,6 +8,7 @@ import { checkImageSize } from "../objective/size.js";
 import { checkTileEdge } from "../objective/tiling.js";
 import { checkPresent, knownKeys } from "../options/check.js";
 import type { DeviceRequest } from "../runtime/device.js";
+import { bindingLimit } from "../stylize/check.js";
 import type { Environment } from "../stylize/environment.js";
 import { planEvaluation } from "../stylize/plan.js";
 import { imageValue, listOf } from "../validate.js";
@@ -71,6 +72,7 @@ export async function computeLossIn(env: Environment, req: LossRequest): Promise
     device,
     precision: "fp32",
     ...(req.tile === undefined ? {} : { tile: checkTileEdge(req.tile) }),
+    ...bindingLimit(env, device),
   });
   const tile = plan.scales[0]?.tile;
   const objective = await Objective.create({

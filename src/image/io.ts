@@ -5,7 +5,7 @@ import { opt, StylegramError } from "../errors.js";
 import { writeFileAtomic } from "../fsutil/atomic.js";
 import type { RgbImage } from "./image.js";
 import { type Mask, maskFromImage } from "./masks.js";
-import type { LoadOptions } from "./size.js";
+import { type LoadOptions, MAX_INPUT_PIXELS } from "./size.js";
 
 export type { LoadOptions };
 
@@ -92,8 +92,7 @@ async function decodeProblem(file: string, bytes: Buffer, e: unknown): Promise<S
   return new StylegramError(`cannot read image ${file}: ${message} (truncated or corrupt?)`, { cause: e });
 }
 
-/** sharp's default limit on decoded pixels (0x3FFF squared): refuses decompression bombs. */
-export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+export { MAX_INPUT_PIXELS };
 
 /** Width and height of an image file as displayed (EXIF orientation applied), from its header only. */
 export async function imageFileSize(file: string): Promise<{ width: number; height: number }> {

@@ -21,3 +21,6 @@ export function fitLongEdge(size: Size, longEdge: number): Size {
     height: Math.max(1, Math.round(size.height * scale)),
   };
 }
+
+/** The most pixels an input may decode to (sharp's default, 0x3FFF squared): refuses decompression bombs. */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;

@@ -3,7 +3,7 @@ import path from "node:path";
 import { StylegramError } from "../errors.js";
 import { HDF5_SIGNATURE, loadKerasH5 } from "./formats/keras-h5.js";
 import { loadManifestWeights } from "./formats/manifest.js";
-import { loadSafetensors } from "./formats/safetensors.js";
+import { parseSafetensors } from "./formats/safetensors.js";
 import { VGG19_WIDTHS } from "./vgg-shapes.js";
 import type { VggWeights } from "./weights.js";
 
@@ -19,6 +19,14 @@ function startsWith(file: string, signature: Uint8Array): boolean {
     fs.closeSync(fd);
   }
   return head.every((b, i) => b === signature[i]);
+}
+
+/** VGG19's weights from a safetensors file (the format's parser is shared with the browser). */
+export async function loadSafetensors(
+  file: string,
+  widths: readonly number[] = VGG19_WIDTHS,
+): Promise<VggWeights> {
+  return parseSafetensors(await fs.promises.readFile(file), file, widths);
 }
 
 /**

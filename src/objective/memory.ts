@@ -34,7 +34,22 @@ export function activationBytes(width: number, height: number, layers: readonly 
   return bytes;
 }
 
-/** Estimated peak bytes of evaluating the objective (forward and gradient) at width x height. */
+/**
+ * Bytes of the largest ReLU output up to `layers`' deepest (conv1's, 64 x H x W floats): what one GPU
+ * buffer must hold, since WebGPU bounds one storage binding (maxStorageBufferBindingSize).
+ */
+export function largestActivationBytes(width: number, height: number, layers: readonly string[]): number {
+  if (layers.length === 0) return 0;
+  const last = RELU_LAYERS.indexOf(deepest(layers));
+  let largest = 0;
+  for (const conv of CONV_LAYERS.slice(0, last + 1)) {
+    const relu = `relu${conv.slice(4)}`;
+    const [h, w] = featureSize(height, width, relu);
+    largest = Math.max(largest, 4 * channelsOf(relu) * h * w);
+  }
+  return largest;
+}
+
 /**
  * The int8 path's factor, for its peak: the float32 calibration graph, whose range observers keep
  * float tensors alive longer, then the int8 session. Measured peak RSS, int8 against float32: 2.1 GB
@@ -105,9 +120,20 @@ export function chooseTile(
   layers: readonly string[],
   contentLayers: readonly string[],
   budget: (graphBytes: number) => boolean,
-  variant: { int8?: boolean; regions?: number; styleLayers?: readonly string[] } = {},
+  variant: {
+    int8?: boolean;
+    regions?: number;
+    styleLayers?: readonly string[];
+    /** The largest tensor one GPU buffer may hold: a crop's largest activation must fit in it. */
+    maxBindingBytes?: number;
+    /** False where the caller knows the whole picture cannot be evaluated (its style images are too large). */
+    wholeAllowed?: boolean;
+  } = {},
 ): { tiled: boolean; tile?: number } {
-  if (budget(objectiveBytes(width, height, layers))) return { tiled: false };
+  const binding = variant.maxBindingBytes ?? Number.POSITIVE_INFINITY;
+  const bound = (w: number, h: number) => largestActivationBytes(w, h, layers) <= binding;
+  const whole = variant.wholeAllowed !== false && bound(width, height);
+  if (whole && budget(objectiveBytes(width, height, layers))) return { tiled: false };
   const halo = haloFor(layers);
   let best: { tile: number; work: number } | undefined;
   for (
@@ -117,6 +143,7 @@ export function chooseTile(
   ) {
     if (!budget(tiledObjectiveBytes(width, height, layers, contentLayers, t, variant))) continue;
     const crop = cropSize(t, halo, width, height);
+    if (!bound(crop.cropWidth, crop.cropHeight)) continue;
     const work = tileCount(width, height, crop, halo) * crop.cropWidth * crop.cropHeight;
     if (!best || work < best.work) best = { tile: t, work };
   }

@@ -9,6 +9,7 @@ import type { VggWeights } from "../network/weights.js";
 import { defaultThreads } from "../runtime/session.js";
 import { Admission, type AdmissionLimits, DEFAULT_ADMISSION } from "./admission.js";
 import { TokenCheck } from "./auth.js";
+import { registerBrowserFiles } from "./browser-routes.js";
 import { EmbeddedLine } from "./embedded-line.js";
 import { EventStreams } from "./events.js";
 import { requestGuard } from "./guard.js";
@@ -235,10 +236,13 @@ async function build(options: ServerOptions, makeLine?: LineFactory): Promise<Se
   app.addHook("onSend", async (_request, reply, payload) => {
     reply.header("x-content-type-options", "nosniff");
     reply.header("referrer-policy", "no-referrer");
+    // Cross-origin isolated, so that onnxruntime-web's wasm may use threads (SharedArrayBuffer).
+    reply.header("cross-origin-opener-policy", "same-origin");
+    reply.header("cross-origin-embedder-policy", "require-corp");
     if (String(reply.getHeader("content-type") ?? "").startsWith("text/html")) {
       reply.header(
         "content-security-policy",
-        "default-src 'self'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob: data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
       );
     }
     return payload;
@@ -272,6 +276,8 @@ async function build(options: ServerOptions, makeLine?: LineFactory): Promise<Se
         .send(`The page is not built (no ${WEB_DIR}index.html): run npm run build in the clone.`),
     );
   }
+
+  registerBrowserFiles(app, options.weights);
 
   registerRoutes(app, {
     dir,

@@ -24,6 +24,12 @@ export interface CheckedRun {
   notices: string[];
 }
 
+/** The GPU's largest buffer, for a plan on the GPU where the environment knows it. */
+export function bindingLimit(env: Environment, device: string): { maxBindingBytes?: number } {
+  const bytes = device === "webgpu" ? env.maxBindingBytes?.() : undefined;
+  return bytes === undefined ? {} : { maxBindingBytes: bytes };
+}
+
 /** A note for each input file with transparent pixels: they are painted onto white, which changes the picture. */
 async function transparencyNotices(env: Environment, options: StylizeOptions): Promise<string[]> {
   const files: [string, ImageSource][] = [
@@ -81,6 +87,7 @@ export async function checkStylizeIn(
     ...(options.tile === undefined ? {} : { tile: checkTileEdge(options.tile) }),
     regions: regions ? options.styles.length : 0,
     ...(limits ? { limits } : {}),
+    ...bindingLimit(env, device),
   });
   const colors: Colors = options.colors ?? (options.originalColors ? "luminance" : "style");
   const notices = [...(await transparencyNotices(env, options)), ...masks.notices];

@@ -173,7 +173,11 @@ export async function stylizeIn(env: Environment, options: StylizeOptions): Prom
         x0,
         optimizer,
         scale.phases,
-        { ...options, historySize: scale.historySize },
+        {
+          ...options,
+          historySize: scale.historySize,
+          ...(env.lbfgsHistory === undefined ? {} : { history: env.lbfgsHistory }),
+        },
         async (info, t) => {
           const iteration = done + info.evaluation;
           const perCost = (performance.now() - scaleStarted) / 1000 / (info.evaluation * scale.cost);

@@ -3,6 +3,7 @@ import type { Mask } from "../image/masks.js";
 import type { LoadOptions, Size } from "../image/size.js";
 import type { ImageSource } from "../image/source.js";
 import type { VggWeights } from "../network/weights.js";
+import type { HistoryKind } from "../optim/history.js";
 import type { DeviceChoice, DeviceRequest } from "../runtime/device.js";
 
 /**
@@ -26,4 +27,11 @@ export interface Environment {
   chooseDevice(request: DeviceRequest): Promise<DeviceChoice>;
   /** Memory a run may use when the caller sets no limit, in bytes. */
   availableMemory(): number;
+  /**
+   * The most bytes one tensor may take on the GPU (the adapter's maxStorageBufferBindingSize), where
+   * it is known; the plan tiles a picture whose activations are larger (see PlanRequest).
+   */
+  maxBindingBytes?(): number | undefined;
+  /** Where L-BFGS keeps its history (default: onnxruntime's compact form, see src/optim/history.ts). */
+  readonly lbfgsHistory?: HistoryKind;
 }

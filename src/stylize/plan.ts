@@ -5,6 +5,7 @@ import { deepest } from "../network/layers.js";
 import {
   chooseTile,
   formatBytes,
+  largestActivationBytes,
   minAutoTile,
   objectiveBytes,
   regionBytes,
@@ -13,7 +14,7 @@ import {
 } from "../objective/memory.js";
 import type { ResolvedObjective } from "../objective/options.js";
 import { minimumSize, neededEdge, sizeForStyleEdge } from "../objective/size.js";
-import { cropSize, haloFor, tileCount } from "../objective/tiling.js";
+import { ALIGN, cropSize, haloFor, tileCount } from "../objective/tiling.js";
 import { LIMITS } from "../options/registry.js";
 import type { DeviceRequest } from "../runtime/device.js";
 import { type PrecisionRequest, STYLIZE_DEFAULTS } from "./options.js";
@@ -85,6 +86,12 @@ export interface PlanRequest {
   stylesAsGiven?: boolean;
   /** The largest size and style scale the caller accepts (a server's caps), so that advice stays within them. */
   limits?: AdviceLimits;
+  /**
+   * The most bytes one tensor may take on the device (a WebGPU adapter's maxStorageBufferBindingSize):
+   * a picture or style image whose largest activation (conv1's, 64 x H x W floats) is larger is
+   * evaluated in tiles whose crops fit. Undefined: no such limit (the CPU).
+   */
+  maxBindingBytes?: number;
 }
 
 export interface AdviceLimits {
@@ -164,6 +171,24 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
   };
   const fewestPairs = (longEdge: number) =>
     input.optimizer !== "lbfgs" ? 0 : Math.min(input.historySize ?? MIN_DEFAULT_HISTORY, maxPairs(longEdge));
+  const binding = input.maxBindingBytes ?? Number.POSITIVE_INFINITY;
+  const halo = haloFor(allLayers);
+  /** A tile asked for whose crops hold a tensor larger than one GPU buffer: the largest that fits instead. */
+  const checkTileBinding = (c: Size, tile: number) => {
+    const crop = cropSize(tile, halo, c.width, c.height);
+    const bytes = largestActivationBytes(crop.cropWidth, crop.cropHeight, allLayers);
+    if (bytes <= binding) return;
+    let fit = tile - ALIGN;
+    while (fit > ALIGN) {
+      const f = cropSize(fit, halo, c.width, c.height);
+      if (largestActivationBytes(f.cropWidth, f.cropHeight, allLayers) <= binding) break;
+      fit -= ALIGN;
+    }
+    throw new UsageError(
+      message`tiles of ${tile} px make crops of ${crop.cropWidth}x${crop.cropHeight}, whose largest activation (${formatBytes(bytes)}) is over the most one buffer of this GPU holds (${formatBytes(binding)}): use ${opt("tile", fit)}, or leave ${opt("tile")} out to have tiles chosen`,
+      { option: "tile" },
+    );
+  };
   /** Whole or tiled, and the graph's bytes: tiled only when asked for or when whole does not fit. */
   const layout = (longEdge: number): { tile?: number; graph: number } => {
     const { c, styles, extra, pair } = around(longEdge);
@@ -182,15 +207,24 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
       });
     if (input.tile !== undefined) {
       if (Math.max(c.width, c.height) <= input.tile) return { graph: whole() };
+      checkTileBinding(c, input.tile);
       return { tile: input.tile, graph: tiled(input.tile) };
     }
+    // One GPU buffer must hold the largest activation of the picture and of each style image.
+    const stylesBound = styleSizes.every((s) => {
+      const f = styleAt(s, longEdge);
+      return largestActivationBytes(f.width, f.height, o.styleLayers) <= binding;
+    });
+    const wholeBound = stylesBound && largestActivationBytes(c.width, c.height, allLayers) <= binding;
     // Tiled, the style images are cut into the same tiles: their cost is in the tiled estimate.
     const fits = (graph: number) => graph + extra + fewestPairs(longEdge) * pair <= available;
-    if (fits(whole())) return { graph: whole() };
+    if (wholeBound && fits(whole())) return { graph: whole() };
     const choice = chooseTile(c.width, c.height, allLayers, o.contentLayers, fits, {
       int8,
       regions,
       styleLayers: o.styleLayers,
+      maxBindingBytes: binding,
+      wholeAllowed: stylesBound,
     });
     // Nothing fits: the smallest tile's estimate is what the error reports.
     const tile = choice.tile ?? minAutoTile(allLayers);
@@ -228,7 +262,6 @@ export async function planEvaluation(input: PlanRequest): Promise<EvaluationPlan
   const maxSize = Math.min(input.limits?.size ?? LIMITS.size, LIMITS.size);
   const maxStyleScale = Math.min(input.limits?.styleScale ?? LIMITS.styleScale.max, LIMITS.styleScale.max);
   const fitsMemory = (size: number) => size <= maxSize && peak(size) <= available;
-  const halo = haloFor(allLayers);
   const costOf = (c: Size, tile: number | undefined) => {
     if (tile === undefined) return c.width * c.height;
     const crop = cropSize(tile, halo, c.width, c.height);

@@ -1,7 +1,7 @@
 import { DivergedError, message, opt } from "../errors.js";
 import type { LossTerms, Objective } from "../objective/objective.js";
 import { adam } from "../optim/adam.js";
-import { lbfgs, MAX_STEP } from "../optim/lbfgs.js";
+import { type LbfgsOptions, lbfgs, MAX_STEP } from "../optim/lbfgs.js";
 import type { Differentiable, EvaluationInfo, MinimizeResult } from "../optim/types.js";
 import { isFiniteVector } from "../optim/vector.js";
 import { DEFAULTS } from "../options/defaults.js";
@@ -85,7 +85,7 @@ export async function optimizeOnce(
   x0: Float32Array,
   optimizer: "lbfgs" | "adam",
   phases: readonly Phase[],
-  options: StylizeOptions,
+  options: StylizeOptions & Pick<LbfgsOptions, "history">,
   report: (info: EvaluationInfo, terms: LossTerms) => Promise<void>,
   /** L-BFGS moves z and the picture is x0 + P z (see precondition.ts); Adam moves the pixels. */
   preconditioner: Preconditioner = IDENTITY,
@@ -155,6 +155,7 @@ export async function optimizeOnce(
           learningRate: options.learningRate ?? STYLIZE_DEFAULTS.lbfgsLearningRate,
           historySize: options.historySize ?? STYLIZE_DEFAULTS.historySize,
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
+          ...(options.history === undefined ? {} : { history: options.history }),
           firstStep: FIRST_STEP,
           // In preconditioned variables a step of the picture is up to `gain` times the step of z.
           maxStep: MAX_STEP / gain,

@@ -16,11 +16,17 @@ export function needsChromium(): { skip?: string } {
   return { skip: `no ${CHROMIUM}: apt-get install -y chromium to run the browser tests` };
 }
 
-export function launchChromium(): Promise<Browser> {
+/**
+ * Debian's chromium, headless. With `webgpu`, WebGPU is on: without a GPU (containers, CI) its adapter
+ * is SwiftShader's, Vulkan on the CPU, which the browser module's tests run on.
+ */
+export function launchChromium(options: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     // No GPU in containers and CI; the page needs none.
-    args: ["--disable-gpu", "--disable-dev-shm-usage"],
+    args: options.webgpu
+      ? ["--enable-unsafe-webgpu", "--disable-dev-shm-usage"]
+      : ["--disable-gpu", "--disable-dev-shm-usage"],
   });
 }

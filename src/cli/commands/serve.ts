@@ -5,6 +5,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { StylegramError, UsageError } from "../../errors.js";
 import { MIN_TOKEN_LENGTH, parseTokens } from "../../server/auth.js";
+import { browserFilesProblem } from "../../server/browser-files.js";
 import { hostName, isLoopback } from "../../server/hosts.js";
 import { WEB_DIR } from "../../server/web-dir.js";
 import { weightsFromFlags } from "../objective-flags.js";
@@ -110,6 +111,9 @@ export async function serveCommand(argv: string[], out: (s: string) => void): Pr
       `the web page is not built (no ${WEB_DIR}index.html): run npm run build in the clone`,
     );
   }
+  // The page computes in visitors' browsers with the browser module, which the same build makes.
+  const browserProblem = browserFilesProblem();
+  if (browserProblem) throw new StylegramError(browserProblem);
   const loopback = isLoopback(host);
   // Off loopback the API needs a token: without one given, one is made for this run and printed.
   const madeToken = !loopback && tokens.length === 0 ? randomBytes(24).toString("base64url") : undefined;

@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import { StylegramError } from "../../errors.js";
 import { CONV_LAYERS } from "../layers.js";
 import { convChannels, VGG19_WIDTHS } from "../vgg-shapes.js";
@@ -9,6 +8,7 @@ import type { ConvWeights, VggWeights } from "../weights.js";
 // It is read and written here by hand: twenty lines, where the npm packages for
 // it are young or unmaintained. Tensors are named `conv1_1.weight` [out, in, kh, kw]
 // (RGB inputs) and `conv1_1.bias`, as PyTorch names a module's parameters.
+// Bytes in, bytes out, nothing of Node's: the file loader (load.ts) and a browser share it.
 
 interface HeaderEntry {
   dtype: string;
@@ -16,21 +16,25 @@ interface HeaderEntry {
   data_offsets: [number, number];
 }
 
-export async function loadSafetensors(
-  file: string,
+/**
+ * VGG19's weights from safetensors bytes; `source` names them in errors (a file, a URL).
+ * Each tensor's shape and length are checked against the network's.
+ */
+export function parseSafetensors(
+  bytes: Uint8Array,
+  source: string,
   widths: readonly number[] = VGG19_WIDTHS,
-): Promise<VggWeights> {
+): VggWeights {
   const fail = (what: string): never => {
-    throw new StylegramError(`weights file ${file}: ${what}`);
+    throw new StylegramError(`weights file ${source}: ${what}`);
   };
-  const bytes = await fs.promises.readFile(file);
   if (bytes.length < 8) fail("is too short to be a safetensors file");
-  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
   if (headerLength > bytes.length - 8 || headerLength > 100_000_000)
     fail("has a header longer than the file: truncated or not safetensors");
   let header: Record<string, HeaderEntry>;
   try {
-    header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString("utf8"));
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
   } catch {
     return fail("has no valid JSON header: not a safetensors file");
   }
@@ -47,7 +51,8 @@ export async function loadSafetensors(
     if (end - begin !== expected)
       fail(`tensor ${name} has ${end - begin} bytes where ${expected} are expected`);
     if (dataStart + end > bytes.length) fail(`tensor ${name} ends past the end of the file: truncated`);
-    // Copy into an aligned buffer: the data offset need not be a multiple of 4.
+    // Copy into an aligned buffer of its own: the data offset need not be a multiple of 4 (and a
+    // Node Buffer's slice() is a view, not a copy).
     return new Float32Array(new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end)).buffer);
   };
   const result = new Map<string, ConvWeights>();
@@ -62,7 +67,7 @@ export async function loadSafetensors(
   return result;
 }
 
-/** The weights as safetensors bytes (for `stylegram models export` and tests). */
+/** The weights as safetensors bytes (for `stylegram models export`, the server's browser page, tests). */
 export function encodeSafetensors(weights: VggWeights): Uint8Array {
   const header: Record<string, HeaderEntry | Record<string, string>> = { __metadata__: { format: "pt" } };
   const parts: Float32Array[] = [];
@@ -80,7 +85,7 @@ export function encodeSafetensors(weights: VggWeights): Uint8Array {
   }
   let json = JSON.stringify(header);
   json += " ".repeat((8 - ((8 + json.length) % 8)) % 8);
-  const head = Buffer.from(json, "utf8");
+  const head = new TextEncoder().encode(json);
   const out = new Uint8Array(8 + head.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
