@@ -1,5 +1,5 @@
 /**
- * A load test of the queue: 50 small jobs from 10 clients on 3 workers, through one server, with
+ * A load test of the queue: 30 small jobs from 10 clients on 3 workers, through one server, with
  * nothing lost or done twice. Its figure (jobs, clients, workers, time) is printed as a diagnostic.
  */
 import assert from "node:assert/strict";
@@ -15,7 +15,7 @@ import { needsRedis, startRedis } from "./support/redis.js";
 import { jobForm, tinyImages } from "./support/serve.js";
 import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
-const JOBS = 50;
+const JOBS = 30;
 const CLIENTS = 10;
 const WORKERS = 3;
 const ITERATIONS = 3;

@@ -139,7 +139,7 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
 
   test("tiled on the GPU: the tile graphs run wholly there and agree with the untiled CPU evaluation", async () => {
     const options: ObjectiveOptions = { contentLayers: ["relu2_2"], styleLayers: ["relu1_1", "relu3_1"] };
-    // Small, so that SwiftShader runs the few tiles quickly: 4 tiles of 16 px in crops of 48 (a 32 px picture is one crop).
+    // Small, so that SwiftShader runs the few tiles quickly: tiles of 16 px (a picture within one crop is evaluated whole).
     const c = await resizeImage(content, 64, 32);
     const s = await resizeImage(style, 40, 36);
     const x = toNetworkInput(await resizeImage(await loadImage(path.join(GOLDEN_DIR, "x.png")), 64, 32));
@@ -157,7 +157,7 @@ describe("the objective on WebGPU (SwiftShader)", both, () => {
         ...(tile === undefined ? {} : { tile }),
       });
       try {
-        if (tile !== undefined) assert.ok((o.tiling?.tiles ?? 0) >= 4, `${o.tiling?.tiles} tiles`);
+        if (tile !== undefined) assert.ok((o.tiling?.tiles ?? 0) >= 2, `${o.tiling?.tiles} tiles`);
         results.push(await o.evaluate(x));
       } finally {
         await o.release();

@@ -233,7 +233,12 @@ export class RedisLine implements JobLine {
       }
       const losses = parseLosses(await this.redis.lrange(keys.losses(id), 0, -1));
       const live = r.state === undefined ? await this.live(id, r) : { state: r.state, position: null };
-      return viewOf(id, r, losses, live, this.ctx.expiryMs);
+      // BullMQ ended it but no worker wrote its ending (one that lost its lock): say so, not nothing.
+      const error =
+        live.state === "failed" && r.error === undefined
+          ? "the queue ended the job without its result (its worker stopped answering): send it again"
+          : r.error;
+      return viewOf(id, { ...r, ...(error === undefined ? {} : { error }) }, losses, live, this.ctx.expiryMs);
     });
   }
 

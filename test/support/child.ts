@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { cliEntry } from "./cli-entry.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -18,15 +19,11 @@ export interface RunningCli {
 const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
 
 export function startCli(args: string[], env: Record<string, string | undefined> = {}): RunningCli {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", path.join(ROOT, "src", "cli", "run.ts"), ...args],
-    {
-      cwd: ROOT,
-      env: { ...process.env, STYLEGRAM_DEBUG: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawn(process.execPath, [...cliEntry(), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, STYLEGRAM_DEBUG: "", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let stdout = "";
   let stderr = "";
   const waiters: { pattern: RegExp; resolve: () => void }[] = [];

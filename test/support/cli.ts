@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { startCli } from "./child.js";
+import { cliEntry } from "./cli-entry.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -13,16 +14,12 @@ export interface CliResult {
 
 /** Runs the stylegram CLI from source in a child process, as a user would run it. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}): CliResult {
-  const r = spawnSync(
-    process.execPath,
-    ["--import", "tsx", path.join(ROOT, "src", "cli", "run.ts"), ...args],
-    {
-      cwd: ROOT,
-      encoding: "utf8",
-      env: { ...process.env, STYLEGRAM_DEBUG: "", ...env },
-      timeout: 120_000,
-    },
-  );
+  const r = spawnSync(process.execPath, [...cliEntry(), ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, STYLEGRAM_DEBUG: "", ...env },
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
