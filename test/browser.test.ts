@@ -315,7 +315,9 @@ describe("stylegram/browser in chromium", ready, () => {
     assert.ok(!("error" in r), "error" in r ? r.error : "");
     if ("error" in r) return;
     assert.equal(r.reason, "aborted", `after ${r.iterations} iterations`);
-    assert.ok(r.iterations >= 2 && r.iterations <= 3, `stopped at ${r.iterations}`);
+    // The abort crosses from the page to the worker by message, which the worker reads between
+    // evaluations (tens of ms each at 32 px): on a busy machine a step or two more may run.
+    assert.ok(r.iterations >= 2 && r.iterations <= 5, `stopped at ${r.iterations}`);
     assert.equal(r.width, 32);
   });
 

@@ -214,8 +214,19 @@ describe("hardening: the CLI under bad input", shared, () => {
 
     test("after a run quit without its result (a second Ctrl-C), running it again says how to go on", async () => {
       const out = file("twice.png");
-      const args = [content, style, "-o", out, "--log", file("twice.jsonl"), "--save-every", "1", ...fast];
-      const first = startCli([...args, "--iterations", "1000", "--print-every", "1"]);
+      const args = [content, style, "-o", out, "--log", file("twice.jsonl"), "--save-every", "1"];
+      const weights = ["--weights", WEIGHTS_DIR];
+      // 256 px, so that the step in progress at the first Ctrl-C outlasts the second's delivery.
+      const first = startCli([
+        ...args,
+        ...weights,
+        "--size",
+        "256",
+        "--iterations",
+        "1000",
+        "--print-every",
+        "1",
+      ]);
       await first.waitFor(/iteration 2\//);
       first.child.kill("SIGINT");
       await first.waitFor(/stopping \(Ctrl-C\)/);
@@ -223,13 +234,13 @@ describe("hardening: the CLI under bad input", shared, () => {
       await first.done;
       assert.ok(!fs.existsSync(out), "quit without saving");
       assert.ok(fs.existsSync(file("twice.jsonl")), "the log stays");
-      const again = runCli([...args, "--iterations", "3"]);
+      const again = runCli([...args, ...fast, "--iterations", "3"]);
       assert.equal(again.code, 2, again.stderr);
       assert.match(
         again.stderr,
         /twice.jsonl already exists, but .*twice.png does not: an earlier run that did not finish left it. Pass --force to replace that run's log and snapshots, or give --log another name/,
       );
-      const forced = runCli([...args, "--iterations", "3", "--force"]);
+      const forced = runCli([...args, ...fast, "--iterations", "3", "--force"]);
       assert.equal(forced.code, 0, forced.stderr);
       assert.equal(fs.readFileSync(file("twice.jsonl"), "utf8").trim().split("\n").length, 3);
     });

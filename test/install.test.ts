@@ -11,6 +11,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
+import { builtIsFresh } from "./support/cli-entry.js";
 import { needsShared, WEIGHTS_DIR } from "./support/shared.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -55,7 +56,13 @@ describe("npm pack, then install and run as a user", shared, () => {
 
   before(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), "stylegram-install-"));
-    const r = run("npm", ["pack", "--json", "--pack-destination", tmp], { cwd: ROOT, env: userEnv() });
+    // The build is npm ci's (prepare); packing must not rebuild dist/, which other test files run
+    // at the same time.
+    assert.ok(builtIsFresh(), "dist/ is older than src/: run npm run build (npm ci does)");
+    const r = run("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", tmp], {
+      cwd: ROOT,
+      env: userEnv(),
+    });
     assert.equal(r.code, 0, r.say);
     const info = JSON.parse(r.stdout.slice(r.stdout.indexOf("["))) as {
       filename: string;

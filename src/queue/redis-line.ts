@@ -231,8 +231,16 @@ export class RedisLine implements JobLine {
         await this.ended(id, job?.failedReason ?? "unknown");
         r = (await this.record(id)) ?? r;
       }
-      const losses = parseLosses(await this.redis.lrange(keys.losses(id), 0, -1));
-      const live = r.state === undefined ? await this.live(id, r) : { state: r.state, position: null };
+      let losses = parseLosses(await this.redis.lrange(keys.losses(id), 0, -1));
+      let live = r.state === undefined ? await this.live(id, r) : { state: r.state, position: null };
+      if (r.state === undefined && live.state === "failed") {
+        // Ended between the two reads: a worker writes the record's ending before BullMQ's.
+        r = (await this.record(id)) ?? r;
+        if (r.state !== undefined) {
+          live = { state: r.state, position: null };
+          losses = parseLosses(await this.redis.lrange(keys.losses(id), 0, -1));
+        }
+      }
       // BullMQ ended it but no worker wrote its ending (one that lost its lock): say so, not nothing.
       const error =
         live.state === "failed" && r.error === undefined

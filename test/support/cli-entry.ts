@@ -14,6 +14,14 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+let fresh: boolean | undefined;
+
+/** Whether dist/ was built after the last change to src/. */
+export function builtIsFresh(): boolean {
+  fresh ??= fs.existsSync(BUILT) && fs.statSync(BUILT).mtimeMs >= newestSource(path.join(ROOT, "src"));
+  return fresh;
+}
+
 let entry: string[] | undefined;
 
 /**

@@ -21,7 +21,7 @@ export function startWorker(url: string, name: string, extra: string[] = []): Ru
     "--checkpoint-every",
     "0",
     "--takeover-after",
-    "6",
+    "3",
     "--weights",
     WEIGHTS_DIR,
     ...extra,
