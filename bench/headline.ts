@@ -18,19 +18,19 @@ interface Run {
   loss: number;
 }
 
-function timed(command: string, args: string[]): number {
+export function timed(command: string, args: string[]): number {
   const t = performance.now();
   execFileSync(command, args, { stdio: ["ignore", "ignore", "inherit"] });
   return (performance.now() - t) / 1000;
 }
 
 /** The float32 loss of a picture on the objective, by `stylegram loss`, against the photo at its size. */
-function lossOf(content: string, style: string, picture: string, dir: string): number {
+export function lossOf(content: string, style: string, picture: string): number {
   // The photo and the painting at the picture's size, as both programs resized them for the run.
   const out = execFileSync(
     process.execPath,
     [...CLI, "loss", "--content", content, "--style", style, "--image", picture, "--weights", WEIGHTS],
-    { encoding: "utf8", cwd: dir, stdio: ["ignore", "pipe", "inherit"] },
+    { encoding: "utf8", cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
   return (JSON.parse(out.trim().split("\n").pop() as string) as { total: number }).total;
 }
@@ -68,7 +68,7 @@ export async function headline(
     WEIGHTS,
     ...extraArgs,
   ]);
-  const row: HeadlineRow = { size, ours: { seconds: oursSeconds, loss: lossOf(content, style, ours, dir) } };
+  const row: HeadlineRow = { size, ours: { seconds: oursSeconds, loss: lossOf(content, style, ours) } };
   if (!withReference) return row;
   for (const dtype of ["float32", "bfloat16"] as const) {
     const out = path.join(dir, `ref_${dtype}_${size}.png`);
@@ -86,7 +86,7 @@ export async function headline(
       "--output",
       out,
     ]);
-    const run = { seconds, loss: lossOf(content, style, out, dir) };
+    const run = { seconds, loss: lossOf(content, style, out) };
     if (dtype === "float32") row.f32 = run;
     else row.bf16 = run;
   }

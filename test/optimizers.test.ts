@@ -80,6 +80,26 @@ describe("L-BFGS", () => {
     });
   });
 
+  test("with a projection, ends at the box's minimum: every iterate inside, the bound coordinates on it", async () => {
+    const box = (x: Float32Array) => {
+      for (let i = 0; i < x.length; i++) x[i] = Math.min(20, Math.max(0, x[i] as number));
+    };
+    const seen: Float32Array[] = [];
+    const f = quadratic(50);
+    const watched: Differentiable = async (x) => {
+      seen.push(Float32Array.from(x));
+      return f(x);
+    };
+    const r = await lbfgs(watched, start(50, 1), { maxEvaluations: 300, historySize: 10, project: box });
+    assert.ok(
+      seen.every((x) => x.every((v) => v >= 0 && v <= 20)),
+      "an iterate left the box",
+    );
+    r.x.forEach((v, i) => {
+      assert.ok(Math.abs(v - Math.min(i, 20)) < 1e-2, `x[${i}] = ${v}`);
+    });
+  });
+
   test("runs exactly the evaluations asked, reports each, and returns the best point", async () => {
     const seen: number[] = [];
     const r = await lbfgs(rosenbrock, Float32Array.from([-1.2, 1]), {

@@ -11,6 +11,8 @@ export interface AdamOptions extends MinimizeOptions {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  /** Keeps an iterate within bounds, in place (projected steps); the start is projected too. */
+  project?: (x: Float32Array) => void;
 }
 
 /** A value this many times the first one means the steps are far too large. */
@@ -30,6 +32,7 @@ export async function adam(
   const n = x0.length;
   const tracker = new EvaluationTracker(f, options, n);
   const x = Float32Array.from(x0);
+  options.project?.(x);
   const m = new Float32Array(n);
   const v = new Float32Array(n);
   let step = 0;
@@ -51,6 +54,7 @@ export async function adam(
       v[i] = vi;
       x[i] = (x[i] as number) - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
     }
+    options.project?.(x);
   }
   return tracker.result();
 }

@@ -35,6 +35,11 @@ export interface LbfgsOptions extends MinimizeOptions {
   /** Where the history lives and how it is multiplied; default "onnxruntime" (see HistoryKind). */
   history?: HistoryKind;
   /**
+   * Keeps an iterate within bounds, in place (a box: projected steps). The pair L-BFGS learns from
+   * is then the step taken. Used without a line search; the start is projected too.
+   */
+  project?: (x: Float32Array) => void;
+  /**
    * Threads for the "onnxruntime" history's products; default 1: they are bound by memory bandwidth,
    * and a second thread measured slower on a busy 2-core machine (docs/lbfgs.md).
    */
@@ -120,6 +125,9 @@ async function iterate(
   const n = x0.length;
   const tracker = new EvaluationTracker(f, options, n);
   const x = Float32Array.from(x0);
+  const project = options.project;
+  const before = project ? new Float32Array(n) : undefined;
+  project?.(x);
   let { value, gradient: g } = await tracker.evaluate(x);
   if (!Number.isFinite(value)) return tracker.result("diverged");
   const converged = () => options.gradientTolerance !== undefined && maxAbs(g) <= options.gradientTolerance;
@@ -178,7 +186,13 @@ async function iterate(
       g = found.gradient;
       if (t === 0) return tracker.result("converged");
     } else {
+      if (before) before.set(x);
       axpy(t, d, x);
+      if (project && before) {
+        // The step taken is the projected one: d becomes it, so that the pair and a step back agree.
+        project(x);
+        for (let i = 0; i < n; i++) d[i] = ((x[i] as number) - (before[i] as number)) / t;
+      }
       ({ value, gradient: g } = await tracker.evaluate(x));
       // Without a line search a step can blow up (from a far start, or when the curvature pairs are
       // poor): step back by factors of 10 and forget the history, where PyTorch would carry on diverging.

@@ -1,4 +1,5 @@
 import {
+  type BOUNDS,
   type COLORS,
   type DEVICES,
   defaultOf,
@@ -36,6 +37,7 @@ export const DEFAULTS = {
   adamLearningRate: defaultOf<{ adam: number }>("learningRate").adam,
   precision: defaultOf<Of<typeof PRECISIONS>>("precision"),
   precondition: defaultOf<Of<typeof PRECONDITIONERS>>("precondition"),
+  bounds: defaultOf<Of<typeof BOUNDS>>("bounds"),
   stopBelow: defaultOf<number>("stopBelow"),
   colors: defaultOf<Of<typeof COLORS>>("colors"),
   device: defaultOf<Of<typeof DEVICES>>("device"),

@@ -84,6 +84,7 @@ export const COLORS = ["style", "luminance", "histogram"] as const;
 export const PRECISIONS = ["fp32", "int8", "mixed"] as const;
 export const DEVICES = ["cpu", "webgpu", "auto"] as const;
 export const PRECONDITIONERS = ["pyramid", "none"] as const;
+export const BOUNDS = ["pixels", "none"] as const;
 
 const stylizeOnly: readonly Command[] = ["stylize"];
 /** The commands that make pictures: one, many, or a video's frames. */
@@ -288,10 +289,22 @@ export const OPTIONS = [
     server: {},
   },
   {
+    name: "bounds",
+    schema: literals(BOUNDS),
+    default: "pixels",
+    help: "pixels: every step keeps each pixel within 0..255, so the picture saved is the one optimised; none: unbounded, clipped only when saved (as reference.py does)",
+    more: "a run clipped only when saved loses part of its progress there (docs/performance.md)",
+    arg: "pixels|none",
+    group: "optimisation",
+    scope: "stylize",
+    commands: stylizeOnly,
+    server: {},
+  },
+  {
     name: "precondition",
     schema: literals(PRECONDITIONERS),
-    default: "pyramid",
-    help: "L-BFGS moves the picture through a blur pyramid (pyramid: large smooth changes take larger steps, the same optimum in fewer evaluations) or pixel by pixel (none)",
+    default: "none",
+    help: "L-BFGS moves the picture pixel by pixel (none) or through a blur pyramid (pyramid: large smooth changes take larger steps; needs --bounds none)",
     arg: "pyramid|none",
     group: "optimisation",
     scope: "stylize",

@@ -1,6 +1,8 @@
+import { message, opt, UsageError } from "../errors.js";
 import type { ImageSource } from "../image/source.js";
 import { resolveObjective } from "../objective/options.js";
 import { checkTileEdge } from "../objective/tiling.js";
+import { DEFAULTS } from "../options/defaults.js";
 import type { Environment } from "./environment.js";
 import {
   type Colors,
@@ -61,6 +63,16 @@ export async function checkStylizeIn(
   device = options.device ?? "auto",
 ): Promise<CheckedRun> {
   validateStylizeOptions(options);
+  if (
+    (options.precondition ?? DEFAULTS.precondition) === "pyramid" &&
+    (options.bounds ?? DEFAULTS.bounds) === "pixels"
+  ) {
+    // A step of the pyramid's variables moves a whole neighbourhood: no projection keeps it a step.
+    throw new UsageError(
+      message`${opt("precondition", "pyramid")} moves the picture through a blur, which cannot keep each pixel within 0..255 as ${opt("bounds", "pixels")} (the default) does: add ${opt("bounds", "none")} to use it`,
+      { option: "precondition" },
+    );
+  }
   const steps = planScales(options);
   const styleScale = positiveNumber("styleScale", options.styleScale, STYLIZE_DEFAULTS.styleScale);
   const optimizer = options.optimizer ?? STYLIZE_DEFAULTS.optimizer;

@@ -111,11 +111,15 @@ export interface StylizeOptions extends ObjectiveOptions {
   /** L-BFGS line search (default none). */
   lineSearch?: "none" | "strong-wolfe";
   /**
-   * How L-BFGS moves the picture: "pyramid" (default) through a blur pyramid, a linear change of
-   * variables under which large smooth changes take larger steps (the same optimum, reached in fewer
-   * evaluations: src/stylize/precondition.ts), or "none", pixel by pixel.
+   * How L-BFGS moves the picture: "none" (default), pixel by pixel, or "pyramid", through a blur
+   * pyramid (a linear change of variables: src/stylize/precondition.ts), which needs bounds "none".
    */
   precondition?: "pyramid" | "none";
+  /**
+   * "pixels" (default): every L-BFGS and Adam step keeps each pixel within 0..255 (projected steps),
+   * so the picture saved is the one optimised; "none": unbounded, clipped only when saved.
+   */
+  bounds?: "pixels" | "none";
   /**
    * Stops a scale before its iterations once the loss has fallen by less than this fraction over the
    * last 20 evaluations (default 0.001); 0 runs every iteration. `iterations` is the most.

@@ -1,4 +1,5 @@
 import { DivergedError, message, opt } from "../errors.js";
+import { MEAN_RGB } from "../image/image.js";
 import type { LossTerms, Objective } from "../objective/objective.js";
 import { adam } from "../optim/adam.js";
 import { type LbfgsOptions, lbfgs, MAX_STEP } from "../optim/lbfgs.js";
@@ -148,6 +149,7 @@ export async function optimizeOnce(
     optimizer === "adam"
       ? await adam(f, x0, {
           ...common,
+          ...((options.bounds ?? DEFAULTS.bounds) === "pixels" ? { project: keepPixels } : {}),
           learningRate: options.learningRate ?? STYLIZE_DEFAULTS.adamLearningRate,
         })
       : await lbfgs(f, x0, {
@@ -157,6 +159,7 @@ export async function optimizeOnce(
           lineSearch: options.lineSearch ?? STYLIZE_DEFAULTS.lineSearch,
           ...(options.history === undefined ? {} : { history: options.history }),
           firstStep: FIRST_STEP,
+          ...((options.bounds ?? DEFAULTS.bounds) === "pixels" ? { project: keepPixels } : {}),
           // In preconditioned variables a step of the picture is up to `gain` times the step of z.
           maxStep: MAX_STEP / gain,
         });
@@ -169,4 +172,19 @@ export async function optimizeOnce(
     );
   }
   return { result, terms: bestTerms };
+}
+
+/** Keeps a network-input picture (3 planes, the mean subtracted) within the pixels' 0..255. */
+export function keepPixels(x: Float32Array): void {
+  const plane = x.length / 3;
+  for (let c = 0; c < 3; c++) {
+    const lo = -(MEAN_RGB[c] as number);
+    const hi = 255 + lo;
+    const end = (c + 1) * plane;
+    for (let i = c * plane; i < end; i++) {
+      const v = x[i] as number;
+      if (v < lo) x[i] = lo;
+      else if (v > hi) x[i] = hi;
+    }
+  }
 }
