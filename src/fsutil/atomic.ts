@@ -99,14 +99,16 @@ export function assertNotAnInput(output: string, inputs: readonly string[]): voi
     throw new StylegramError(`refusing to write ${output}: it is the input image ${clash}`, { exitCode: 2 });
 }
 
+/** A path's one spelling: links resolved where the file exists, else made absolute. */
+export function canonicalPath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
 /** Whether two paths name the same file (links resolved where the file exists). */
 export function samePath(a: string, b: string): boolean {
-  const real = (p: string) => {
-    try {
-      return fs.realpathSync(p);
-    } catch {
-      return path.resolve(p);
-    }
-  };
-  return real(a) === real(b);
+  return canonicalPath(a) === canonicalPath(b);
 }

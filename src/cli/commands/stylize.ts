@@ -4,8 +4,8 @@ import { parseArgs } from "node:util";
 import { message, opt, StoppedBeforeStartError, UsageError } from "../../errors.js";
 import {
   assertNotAnInput,
+  canonicalPath,
   checkWritable,
-  samePath,
   writeFileAtomic,
   writeProblem,
 } from "../../fsutil/atomic.js";
@@ -189,7 +189,9 @@ async function run(values: Values, positionals: string[]): Promise<number> {
   // A run stopped without its result (a second Ctrl-C) leaves its log and snapshots but no OUT: say
   // that, and how to go on, rather than only that a file exists.
   const unfinished = !force && !fs.existsSync(output);
-  outputs.forEach(([flag, file], i) => {
+  // Keyed by one spelling of each path, so that thousands of snapshots are checked in a moment.
+  const named = new Map<string, string>();
+  for (const [flag, file] of outputs) {
     assertNotAnInput(file, inputs);
     if (unfinished && flag !== "-o" && fs.existsSync(file)) {
       throw new UsageError(
@@ -198,10 +200,12 @@ async function run(values: Values, positionals: string[]): Promise<number> {
       );
     }
     checkWritable(file, force);
-    const clash = outputs.slice(i + 1).find(([, other]) => samePath(other, file));
-    if (clash)
-      throw new UsageError(`${flag} and ${clash[0]} name the same file, ${file}: give them different names`);
-  });
+    const key = canonicalPath(file);
+    const earlier = named.get(key);
+    if (earlier !== undefined)
+      throw new UsageError(`${earlier} and ${flag} name the same file, ${file}: give them different names`);
+    named.set(key, flag);
+  }
 
   const cores = defaultThreads();
   if (options.threads !== undefined && options.threads > cores) {
